@@ -1,0 +1,23 @@
+//! # gpt2: GPT-2 from first principles
+//!
+//! The real GPT-2 (Radford et al. 2019): pre-LayerNorm decoder blocks, masked multi-head
+//! self-attention, GELU (tanh) MLP of width 4·C, learned positions, final `ln_f`, lm_head tied to
+//! `wte`. Numerically the same as Hugging Face `transformers`' `GPT2LMHeadModel` on the same weights.
+//!
+//! Dims legend used throughout: B batch, T time, C = n_embd, NH = n_head, HS = C/NH,
+//! V = vocab_size, L = n_layer, maxT = n_positions. Tensors are row-major.
+#![warn(missing_docs)]
+
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod kernels;
+pub mod params;
+pub mod rng;
+pub mod tokenizer;
+
+pub use config::Gpt2Config;
+pub use error::{Error, Result};
+pub use params::Params;
+pub use rng::Rng;
