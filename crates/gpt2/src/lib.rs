@@ -13,11 +13,13 @@ pub mod config;
 pub mod error;
 pub mod hub;
 pub mod kernels;
+pub mod model;
 pub mod params;
 pub mod rng;
 pub mod tokenizer;
 
 pub use config::Gpt2Config;
 pub use error::{Error, Result};
+pub use model::{KvCache, Logits, Model};
 pub use params::Params;
 pub use rng::Rng;

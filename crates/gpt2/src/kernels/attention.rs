@@ -1,0 +1,264 @@
+//! Causal multi-head self-attention (Vaswani et al. 2017 §3.2; GPT-2's `GPT2Attention._attn`):
+//! for each head, `softmax(q·kᵀ/√HS + mask)·v`, where query position p sees keys 0..=p.
+//!
+//! Queries, keys and values are read through strided views ([`HeadLayout`]) so that one kernel
+//! serves training (q, k, v interleaved in the `c_attn` output `(B, T, 3C)`) and decoding with a
+//! KV cache (keys and values in `(B, NH, maxT, HS)` cache buffers).
+
+use rayon::prelude::*;
+
+use super::math;
+use super::matmul::dot;
+
+/// Where element (b, t, h, d) of a q, k or v tensor lives: `b·sb + t·st + h·sh + d`.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLayout {
+    /// Stride between batch rows.
+    pub sb: usize,
+    /// Stride between time steps.
+    pub st: usize,
+    /// Stride between heads.
+    pub sh: usize,
+}
+
+impl HeadLayout {
+    /// The layout of q, k or v inside the `c_attn` output `(B, T, 3C)`; slice the buffer at 0, C
+    /// or 2C to pick q, k or v.
+    pub fn qkv(t: usize, c: usize, hs: usize) -> Self {
+        Self {
+            sb: t * 3 * c,
+            st: 3 * c,
+            sh: hs,
+        }
+    }
+    /// The layout of a KV-cache buffer `(B, NH, maxT, HS)`.
+    pub fn cache(nh: usize, max_t: usize, hs: usize) -> Self {
+        Self {
+            sb: nh * max_t * hs,
+            st: hs,
+            sh: max_t * hs,
+        }
+    }
+    #[inline]
+    fn at(&self, b: usize, t: usize, h: usize) -> usize {
+        b * self.sb + t * self.st + h * self.sh
+    }
+}
+
+/// Attention forward.
+///
+/// - out: (B, Tq, C) — heads concatenated along C, as before `attn.c_proj`;
+/// - att: optional (B, Tq, NH, Tk) — the softmax probabilities, saved for backward (masked entries 0);
+/// - q, k, v with their layouts; queries are the Tq positions `pos0..pos0+Tq`, keys and values cover
+///   positions `0..Tk` with `Tk = pos0 + Tq`.
+///
+/// Scale 1/√HS; softmax in f32 with max subtraction.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_forward(
+    out: &mut [f32],
+    att: Option<&mut [f32]>,
+    q: &[f32],
+    ql: HeadLayout,
+    k: &[f32],
+    kl: HeadLayout,
+    v: &[f32],
+    vl: HeadLayout,
+    b: usize,
+    tq: usize,
+    pos0: usize,
+    nh: usize,
+    hs: usize,
+) {
+    let c = nh * hs;
+    let tk = pos0 + tq;
+    debug_assert_eq!(out.len(), b * tq * c);
+    let scale = 1.0 / (hs as f32).sqrt();
+    let row = |idx: usize, o: &mut [f32], a: &mut [f32]| {
+        // a: (NH, Tk) scratch or saved probabilities for this (b, i)
+        let (bi, i) = (idx / tq, idx % tq);
+        let p = pos0 + i;
+        for h in 0..nh {
+            let qv = &q[ql.at(bi, i, h)..ql.at(bi, i, h) + hs];
+            let scores = &mut a[h * tk..(h + 1) * tk];
+            let mut maxv = f32::NEG_INFINITY;
+            for (j, s) in scores[..=p].iter_mut().enumerate() {
+                let kv = &k[kl.at(bi, j, h)..kl.at(bi, j, h) + hs];
+                *s = dot(qv, kv) * scale;
+                maxv = maxv.max(*s);
+            }
+            let mut sum = 0f32;
+            for s in scores[..=p].iter_mut() {
+                *s = math::exp(*s - maxv);
+                sum += *s;
+            }
+            let inv = 1.0 / sum;
+            for s in scores[..=p].iter_mut() {
+                *s *= inv;
+            }
+            scores[p + 1..].fill(0.0);
+            let oh = &mut o[h * hs..(h + 1) * hs];
+            oh.fill(0.0);
+            for (j, &pj) in scores[..=p].iter().enumerate() {
+                let vv = &v[vl.at(bi, j, h)..vl.at(bi, j, h) + hs];
+                for (o, &x) in oh.iter_mut().zip(vv) {
+                    *o += pj * x;
+                }
+            }
+        }
+    };
+    match att {
+        Some(att) => {
+            debug_assert_eq!(att.len(), b * tq * nh * tk);
+            out.par_chunks_mut(c)
+                .zip(att.par_chunks_mut(nh * tk))
+                .enumerate()
+                .for_each(|(idx, (o, a))| row(idx, o, a));
+        }
+        None => {
+            out.par_chunks_mut(c).enumerate().for_each_init(
+                || vec![0f32; nh * tk],
+                |scratch, (idx, o)| row(idx, o, scratch),
+            );
+        }
+    }
+}
+
+/// Naive f64 reference of [`attention_forward`] on a `(B, T, 3C)` qkv buffer, for tests.
+pub fn attention_forward_naive(
+    out: &mut [f32],
+    qkv: &[f32],
+    b: usize,
+    t: usize,
+    nh: usize,
+    hs: usize,
+) {
+    let c = nh * hs;
+    for bi in 0..b {
+        for h in 0..nh {
+            for i in 0..t {
+                let qi = &qkv[(bi * t + i) * 3 * c + h * hs..][..hs];
+                let mut s: Vec<f64> = (0..=i)
+                    .map(|j| {
+                        let kj = &qkv[(bi * t + j) * 3 * c + c + h * hs..][..hs];
+                        qi.iter()
+                            .zip(kj)
+                            .map(|(&x, &y)| x as f64 * y as f64)
+                            .sum::<f64>()
+                            / (hs as f64).sqrt()
+                    })
+                    .collect();
+                let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = s
+                    .iter_mut()
+                    .map(|x| {
+                        *x = (*x - m).exp();
+                        *x
+                    })
+                    .sum();
+                for d in 0..hs {
+                    let mut acc = 0f64;
+                    for (j, &sj) in s.iter().enumerate() {
+                        acc += sj / z * qkv[(bi * t + j) * 3 * c + 2 * c + h * hs + d] as f64;
+                    }
+                    out[(bi * t + i) * c + h * hs + d] = acc as f32;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    #[test]
+    fn attention_matches_naive_and_cache_layout_agrees() {
+        let (b, t, nh, hs) = (2, 13, 3, 16);
+        let c = nh * hs;
+        let mut rng = Rng::seed(9);
+        let qkv: Vec<f32> = (0..b * t * 3 * c).map(|_| rng.normal()).collect();
+        let mut want = vec![0.0; b * t * c];
+        attention_forward_naive(&mut want, &qkv, b, t, nh, hs);
+        let l = HeadLayout::qkv(t, c, hs);
+        let mut got = vec![0.0; b * t * c];
+        let mut att = vec![0.0; b * t * nh * t];
+        attention_forward(
+            &mut got,
+            Some(&mut att),
+            &qkv,
+            l,
+            &qkv[c..],
+            l,
+            &qkv[2 * c..],
+            l,
+            b,
+            t,
+            0,
+            nh,
+            hs,
+        );
+        let d = got
+            .iter()
+            .zip(&want)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(d < 1e-5, "{d}");
+        // probabilities sum to one and are zero above the diagonal
+        for (idx, row) in att.chunks(t).enumerate() {
+            let i = (idx / nh) % t;
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+            assert!(row[i + 1..].iter().all(|&x| x == 0.0));
+        }
+        // the same keys/values copied to a cache layout, last query only (decode step)
+        let max_t = 20;
+        let cl = HeadLayout::cache(nh, max_t, hs);
+        let mut kc = vec![0.0; b * nh * max_t * hs];
+        let mut vc = vec![0.0; b * nh * max_t * hs];
+        for bi in 0..b {
+            for j in 0..t {
+                for h in 0..nh {
+                    for d in 0..hs {
+                        kc[cl.at(bi, j, h) + d] = qkv[l.at(bi, j, h) + c + d];
+                        vc[cl.at(bi, j, h) + d] = qkv[l.at(bi, j, h) + 2 * c + d];
+                    }
+                }
+            }
+        }
+        let mut q_last = vec![0.0; b * c];
+        for bi in 0..b {
+            q_last[bi * c..(bi + 1) * c]
+                .copy_from_slice(&qkv[l.at(bi, t - 1, 0)..l.at(bi, t - 1, 0) + c]);
+        }
+        let ql = HeadLayout {
+            sb: c,
+            st: c,
+            sh: hs,
+        };
+        let mut one = vec![0.0; b * c];
+        attention_forward(
+            &mut one,
+            None,
+            &q_last,
+            ql,
+            &kc,
+            cl,
+            &vc,
+            cl,
+            b,
+            1,
+            t - 1,
+            nh,
+            hs,
+        );
+        for bi in 0..b {
+            let w = &want[(bi * t + t - 1) * c..(bi * t + t) * c];
+            let d = one[bi * c..(bi + 1) * c]
+                .iter()
+                .zip(w)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f32::max);
+            assert!(d < 1e-5, "{d}");
+        }
+    }
+}
