@@ -1,1 +1,65 @@
-fn main() {}
+//! `gpt2`: generate, score, tokenize, train, evaluate and serve GPT-2 models from the command line.
+//!
+//! One module per subcommand under `cmd/`; results go to stdout, progress and logs to stderr, and
+//! the exit code is 0 only on success.
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod common;
+
+/// GPT-2 from first principles: load real checkpoints, generate, score, train.
+#[derive(Parser)]
+#[command(name = "gpt2", version, about, long_about = None)]
+struct Cli {
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Generate text from a prompt (streams to stdout).
+    Generate(cmd::generate::Args),
+    /// Log-probability of each token of a text given the ones before it.
+    Score(cmd::score::Args),
+    /// Text to GPT-2 token ids.
+    Tokenize(cmd::tokenize::TokenizeArgs),
+    /// GPT-2 token ids to text.
+    Detokenize(cmd::tokenize::DetokenizeArgs),
+    /// Speed and memory of inference (or training) on random weights of a preset shape.
+    Bench(cmd::bench::Args),
+    /// Tokenize text files into train.bin / val.bin token shards.
+    Prepare(cmd::prepare::Args),
+    /// Pre-train or fine-tune a model.
+    Train(cmd::train::Args),
+    /// Mean loss and perplexity of a model on a token shard.
+    Eval(cmd::eval::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
+            eprintln!("error: --threads {n}: {e}");
+            std::process::exit(2);
+        }
+    }
+    let result = match cli.cmd {
+        Cmd::Generate(a) => cmd::generate::run(a),
+        Cmd::Score(a) => cmd::score::run(a),
+        Cmd::Tokenize(a) => cmd::tokenize::run_tokenize(a),
+        Cmd::Detokenize(a) => cmd::tokenize::run_detokenize(a),
+        Cmd::Bench(a) => cmd::bench::run(a),
+        Cmd::Prepare(a) => cmd::prepare::run(a),
+        Cmd::Train(a) => cmd::train::run(a),
+        Cmd::Eval(a) => cmd::eval::run(a),
+    };
+    if let Err(e) = result {
+        // one line: the chain of causes joined
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

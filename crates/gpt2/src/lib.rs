@@ -11,11 +11,13 @@
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod generate;
 pub mod hub;
 pub mod kernels;
 pub mod model;
 pub mod params;
 pub mod rng;
+pub mod sampling;
 pub mod tokenizer;
 
 pub use config::Gpt2Config;

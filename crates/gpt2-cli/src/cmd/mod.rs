@@ -1,0 +1,9 @@
+//! One module per subcommand.
+
+pub mod bench;
+pub mod eval;
+pub mod generate;
+pub mod prepare;
+pub mod score;
+pub mod tokenize;
+pub mod train;
