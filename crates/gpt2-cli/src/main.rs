@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod common;
+mod server;
 
 /// GPT-2 from first principles: load real checkpoints, generate, score, train.
 #[derive(Parser)]
@@ -37,12 +38,17 @@ enum Cmd {
     Train(cmd::train::Args),
     /// Mean loss and perplexity of a model on a token shard.
     Eval(cmd::eval::Args),
+    /// OpenAI-compatible HTTP server (/v1/completions) with continuous batching and a playground.
+    Serve(cmd::serve::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
-        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+        {
             eprintln!("error: --threads {n}: {e}");
             std::process::exit(2);
         }
@@ -56,6 +62,7 @@ fn main() {
         Cmd::Prepare(a) => cmd::prepare::run(a),
         Cmd::Train(a) => cmd::train::run(a),
         Cmd::Eval(a) => cmd::eval::run(a),
+        Cmd::Serve(a) => cmd::serve::run(a),
     };
     if let Err(e) = result {
         // one line: the chain of causes joined

@@ -14,6 +14,7 @@
 //! | `lm_head.weight (V, C)` present or absent | ignored after its shape is checked: GPT-2 ties the lm_head to `wte` (`tie_word_embeddings`), as `transformers` does on load |
 //! | `h.{i}.attn.bias`, `h.{i}.attn.masked_bias` | skipped: causal-mask buffers of old `transformers`, not parameters |
 //! | `score.weight (num_labels, C)`, unprefixed | the classification head; its presence makes a classification model |
+//! | config.json `n_ctx` without `n_positions` (older files) | `n_positions` (done by [`Gpt2Config::from_json_file`]) |
 //! | dtypes F32, F16, BF16, F64 | `f32` (F16/BF16 exactly; F64 rounded to nearest) |
 //! | (writing) | every base-model key prefixed `transformer.`, no lm_head, no `attn.bias`, `score.weight` unprefixed, metadata `{"format": "pt"}` |
 //!

@@ -218,13 +218,13 @@ impl Gpt2Config {
         pos("n_embd", self.n_embd)?;
         pos("n_positions", self.n_positions)?;
         pos("vocab_size", self.vocab_size)?;
-        if self.n_embd % self.n_head != 0 {
+        if !self.n_embd.is_multiple_of(self.n_head) {
             return Err(ConfigError::Field {
                 field: "n_embd",
                 msg: format!("{} is not divisible by n_head {}", self.n_embd, self.n_head),
             });
         }
-        if !(self.layer_norm_epsilon > 0.0) {
+        if self.layer_norm_epsilon.is_nan() || self.layer_norm_epsilon <= 0.0 {
             return Err(ConfigError::Field {
                 field: "layer_norm_epsilon",
                 msg: format!("{} must be > 0", self.layer_norm_epsilon),

@@ -73,6 +73,52 @@ pub fn sample_seed(seed: u64, i: usize) -> u64 {
     seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// OpenAI's additive penalties (`presence_penalty`, `frequency_penalty`), on tokens generated so
+/// far (not the prompt), as the OpenAI API describes them:
+/// `logit[j] -= count[j] · frequency + (count[j] > 0) · presence`.
+/// Applied after the raw log-probabilities are taken (so [`TokenOut::logprob`] stays the model's)
+/// and before the [`SamplingParams`] pipeline. Both 0 (the default) is off.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Penalties {
+    /// Subtracted once from every token that has appeared, in [-2, 2].
+    pub presence: f32,
+    /// Subtracted once per appearance, in [-2, 2].
+    pub frequency: f32,
+}
+
+impl Penalties {
+    /// Errors ([`Error::Invalid`]) naming the OpenAI field when a value is not finite or outside [-2, 2].
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("presence_penalty", self.presence),
+            ("frequency_penalty", self.frequency),
+        ] {
+            if !(v.is_finite() && (-2.0..=2.0).contains(&v)) {
+                return Err(Error::Invalid(format!(
+                    "{name} must be in [-2, 2], got {v}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn is_off(&self) -> bool {
+        self.presence == 0.0 && self.frequency == 0.0
+    }
+
+    /// Subtracts the penalties from `logits` (V) for the ids in `generated`. `scratch` is reused.
+    fn apply(&self, logits: &mut [f32], generated: &[u32], scratch: &mut Vec<u32>) {
+        scratch.clear();
+        scratch.extend_from_slice(generated);
+        scratch.sort_unstable();
+        for run in scratch.chunk_by(|a, b| a == b) {
+            if let Some(l) = logits.get_mut(run[0] as usize) {
+                *l -= run.len() as f32 * self.frequency + self.presence;
+            }
+        }
+    }
+}
+
 /// A finished sequence's summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Finished {
@@ -115,6 +161,8 @@ pub struct Sequence {
     finished: Option<Finished>,
     max_t: usize,
     lp_scratch: Vec<f32>,
+    penalties: Penalties,
+    penalty_scratch: Vec<u32>,
 }
 
 impl Sequence {
@@ -126,7 +174,11 @@ impl Sequence {
     pub fn new(model: &Model, prompt: &[u32], opts: &GenerateOptions, seed: u64) -> Result<Self> {
         opts.sampling.validate()?;
         let cfg = model.config();
-        let prompt: Vec<u32> = if prompt.is_empty() { vec![EOT] } else { prompt.to_vec() };
+        let prompt: Vec<u32> = if prompt.is_empty() {
+            vec![EOT]
+        } else {
+            prompt.to_vec()
+        };
         if let Some(&bad) = prompt.iter().find(|&&t| t as usize >= cfg.vocab_size) {
             return Err(Error::Invalid(format!(
                 "prompt token id {bad} is out of range: vocab_size is {}",
@@ -143,7 +195,7 @@ impl Sequence {
         let cap = (prompt.len() + opts.max_new_tokens).min(cfg.n_positions);
         let mut seq = Self {
             cache: KvCache::new(cfg, cap),
-            sampler: Sampler::new(opts.sampling.clone(), Rng::seed(seed))?,
+            sampler: Sampler::new(opts.sampling, Rng::seed(seed))?,
             opts: opts.clone(),
             pending: prompt.clone(),
             prompt,
@@ -154,13 +206,30 @@ impl Sequence {
             finished: None,
             max_t: cfg.n_positions,
             lp_scratch: Vec::new(),
+            penalties: Penalties::default(),
+            penalty_scratch: Vec::new(),
         };
         if opts.max_new_tokens == 0 {
-            seq.finished = Some(Finished { reason: FinishReason::Length, context_full: false });
+            seq.finished = Some(Finished {
+                reason: FinishReason::Length,
+                context_full: false,
+            });
         } else if seq.prompt.len() >= seq.max_t {
-            seq.finished = Some(Finished { reason: FinishReason::Length, context_full: true });
+            seq.finished = Some(Finished {
+                reason: FinishReason::Length,
+                context_full: true,
+            });
         }
         Ok(seq)
+    }
+
+    /// Sets OpenAI's presence / frequency penalties (see [`Penalties`]).
+    ///
+    /// Errors ([`Error::Invalid`]): a penalty outside [-2, 2] (see [`Penalties::validate`]).
+    pub fn with_penalties(mut self, penalties: Penalties) -> Result<Self> {
+        penalties.validate()?;
+        self.penalties = penalties;
+        Ok(self)
     }
 
     /// The prompt ids (with the `<|endoftext|>` start token if the prompt was empty).
@@ -183,14 +252,28 @@ impl Sequence {
     /// Takes the sampled logits of this sequence's last position, chooses the next token and
     /// applies the stop rules. `logits`: (V), modified in place.
     fn accept(&mut self, logits: &mut [f32], tok: &Tokenizer) -> Result<TokenOut> {
-        let top = if self.opts.top_logprobs > 0 { top_logprobs(logits, self.opts.top_logprobs, &mut self.lp_scratch) } else { Vec::new() };
+        let top = if self.opts.top_logprobs > 0 {
+            top_logprobs(logits, self.opts.top_logprobs, &mut self.lp_scratch)
+        } else {
+            Vec::new()
+        };
         let mut context: Vec<u32> = Vec::new();
         context.extend_from_slice(&self.prompt);
         context.extend_from_slice(&self.generated);
         let raw = logits.to_vec();
+        if !self.penalties.is_off() {
+            self.penalties
+                .apply(logits, &self.generated, &mut self.penalty_scratch);
+        }
         let id = self.sampler.sample(logits, &context);
         let lp = log_prob(&raw, id as usize) as f32;
-        let mut out = TokenOut { id, text: String::new(), logprob: lp, top, finished: None };
+        let mut out = TokenOut {
+            id,
+            text: String::new(),
+            logprob: lp,
+            top,
+            finished: None,
+        };
         let total = self.prompt.len() + self.generated.len() + 1;
         if id == EOT && !self.opts.ignore_eos {
             out.text = self.flush(tok);
@@ -226,7 +309,10 @@ impl Sequence {
     }
 
     fn finish(&mut self, reason: FinishReason, context_full: bool, out: &mut TokenOut) {
-        let f = Finished { reason, context_full };
+        let f = Finished {
+            reason,
+            context_full,
+        };
         self.finished = Some(f);
         out.finished = Some(f);
         self.pending.clear();
@@ -273,7 +359,9 @@ fn top_logprobs(logits: &[f32], k: usize, scratch: &mut Vec<f32>) -> Vec<(u32, f
     let mut idx: Vec<u32> = (0..logits.len() as u32).collect();
     let k = k.min(idx.len());
     idx.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| {
-        scratch[b as usize].total_cmp(&scratch[a as usize]).then(a.cmp(&b))
+        scratch[b as usize]
+            .total_cmp(&scratch[a as usize])
+            .then(a.cmp(&b))
     });
     let mut top: Vec<(u32, f32)> = idx[..k].iter().map(|&i| (i, scratch[i as usize])).collect();
     top.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -284,8 +372,14 @@ fn top_logprobs(logits: &[f32], k: usize, scratch: &mut Vec<f32>) -> Vec<(u32, f
 ///
 /// Returns `(index into seqs, token)` for each sequence that produced a token this step.
 /// Errors: model errors (see [`Model::forward`]) and tokenizer errors.
-pub fn step(model: &Model, tok: &Tokenizer, seqs: &mut [&mut Sequence]) -> Result<Vec<(usize, TokenOut)>> {
-    let active: Vec<usize> = (0..seqs.len()).filter(|&i| seqs[i].finished.is_none()).collect();
+pub fn step(
+    model: &Model,
+    tok: &Tokenizer,
+    seqs: &mut [&mut Sequence],
+) -> Result<Vec<(usize, TokenOut)>> {
+    let active: Vec<usize> = (0..seqs.len())
+        .filter(|&i| seqs[i].finished.is_none())
+        .collect();
     if active.is_empty() {
         return Ok(Vec::new());
     }
@@ -325,12 +419,29 @@ pub struct Event {
 /// Generates `num_samples` continuations of one prompt as one batch, as an iterator of events.
 ///
 /// The prompt is prefilled once and its cache copied to every sample. Errors as [`Sequence::new`].
-pub fn generate<'a>(model: &'a Model, tok: &'a Tokenizer, prompt: &[u32], opts: &GenerateOptions, num_samples: usize) -> Result<Generation<'a>> {
+pub fn generate<'a>(
+    model: &'a Model,
+    tok: &'a Tokenizer,
+    prompt: &[u32],
+    opts: &GenerateOptions,
+    num_samples: usize,
+) -> Result<Generation<'a>> {
     let mut seqs = Vec::with_capacity(num_samples);
     for i in 0..num_samples.max(1) {
-        seqs.push(Sequence::new(model, prompt, opts, sample_seed(opts.seed, i))?);
+        seqs.push(Sequence::new(
+            model,
+            prompt,
+            opts,
+            sample_seed(opts.seed, i),
+        )?);
     }
-    Ok(Generation { model, tok, seqs, queue: std::collections::VecDeque::new(), failed: false })
+    Ok(Generation {
+        model,
+        tok,
+        seqs,
+        queue: std::collections::VecDeque::new(),
+        failed: false,
+    })
 }
 
 /// The iterator returned by [`generate`].
@@ -357,18 +468,26 @@ impl Generation<'_> {
         }
         let prompt = self.seqs[0].prompt.clone();
         let (first, rest) = self.seqs.split_first_mut().expect("n ≥ 2");
-        let mut logits = self.model.forward(&mut [&mut first.cache], &[&prompt], Logits::Last)?;
+        let mut logits = self
+            .model
+            .forward(&mut [&mut first.cache], &[&prompt], Logits::Last)?;
         for s in rest.iter_mut() {
             s.cache = first.cache.clone();
         }
         let v = self.model.config().vocab_size;
         let raw = logits.clone();
         let out = first.accept(&mut logits[..v], self.tok)?;
-        self.queue.push_back(Event { sample: 0, token: out });
+        self.queue.push_back(Event {
+            sample: 0,
+            token: out,
+        });
         for (i, s) in rest.iter_mut().enumerate() {
             let mut l = raw.clone();
             let out = s.accept(&mut l[..v], self.tok)?;
-            self.queue.push_back(Event { sample: i + 1, token: out });
+            self.queue.push_back(Event {
+                sample: i + 1,
+                token: out,
+            });
         }
         Ok(())
     }
@@ -390,7 +509,10 @@ impl Iterator for Generation<'_> {
         if self.queue.is_empty() {
             let mut refs: Vec<&mut Sequence> = self.seqs.iter_mut().collect();
             match step(self.model, self.tok, &mut refs) {
-                Ok(outs) => self.queue.extend(outs.into_iter().map(|(sample, token)| Event { sample, token })),
+                Ok(outs) => self.queue.extend(
+                    outs.into_iter()
+                        .map(|(sample, token)| Event { sample, token }),
+                ),
                 Err(e) => {
                     self.failed = true;
                     return Some(Err(e));
@@ -398,5 +520,41 @@ impl Iterator for Generation<'_> {
             }
         }
         self.queue.pop_front().map(Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn penalties_hand_worked() {
+        // generated [2, 0, 2]: id 2 seen twice, id 0 once, id 1 never.
+        // presence 0.5, frequency 0.25: id 0 -= 0.25 + 0.5; id 2 -= 2·0.25 + 0.5.
+        let p = Penalties {
+            presence: 0.5,
+            frequency: 0.25,
+        };
+        let mut logits = [1.0f32, 1.0, 1.0, 1.0];
+        p.apply(&mut logits, &[2, 0, 2, 99], &mut Vec::new());
+        assert_eq!(logits, [0.25, 1.0, 0.0, 1.0]);
+        assert!(Penalties {
+            presence: 2.5,
+            frequency: 0.0
+        }
+        .validate()
+        .is_err());
+        assert!(Penalties {
+            presence: 0.0,
+            frequency: f32::NAN
+        }
+        .validate()
+        .is_err());
+        assert!(Penalties {
+            presence: -2.0,
+            frequency: 2.0
+        }
+        .validate()
+        .is_ok());
     }
 }

@@ -179,13 +179,12 @@ pub fn cached_snapshot(cache: &Path, repo_id: &str) -> Option<PathBuf> {
             return Some(dir);
         }
     }
-    let newest = std::fs::read_dir(&snapshots)
+    std::fs::read_dir(&snapshots)
         .ok()?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| is_complete(p))
-        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-    newest
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
 }
 
 /// Resolves `model` to a local folder with `config.json` and weights.

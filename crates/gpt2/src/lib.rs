@@ -7,9 +7,12 @@
 //! Dims legend used throughout: B batch, T time, C = n_embd, NH = n_head, HS = C/NH,
 //! V = vocab_size, L = n_layer, maxT = n_positions. Tensors are row-major.
 #![warn(missing_docs)]
+// Kernels take outputs, saved state, inputs and dims as separate slices (llm.c convention).
+#![allow(clippy::too_many_arguments)]
 
 pub mod checkpoint;
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod generate;
 pub mod hub;
@@ -19,6 +22,8 @@ pub mod params;
 pub mod rng;
 pub mod sampling;
 pub mod tokenizer;
+pub mod train;
+pub mod trainer;
 
 pub use config::Gpt2Config;
 pub use error::{Error, Result};
