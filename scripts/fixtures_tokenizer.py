@@ -106,6 +106,8 @@ def hand_cases() -> list[tuple[str, str]]:
         ("endoftext_plain", "before<|endoftext|>after <|endoftext|> <|endoftext"),
         ("endoftext_alone", "<|endoftext|>"),
         ("repeated_char", "a" * 300 + " " + "!" * 50),
+        ("long_ws_run", " \t\n" * 3000 + "end " + " " * 3000 + "x" + "\n" * 3000),
+        ("long_digit_run", "9" * 3000 + " " + "1234567890" * 300),
         ("very_long_word", "".join(random.Random(5000).choice("abcdefghijklmnopqrstuvwxyz") for _ in range(5000))),
         ("ufffd_literal", "replacement \ufffd char"),
         ("astral_math", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝕿𝖊𝖝𝖙 𝒜ℬ𝒞 𐍈"),

@@ -204,7 +204,9 @@ impl Sampler {
         }
         self.vals.clear();
         self.vals.extend_from_slice(logits);
-        let (_, kth, _) = self.vals.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+        let (_, kth, _) = self
+            .vals
+            .select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
         let threshold = *kth;
         for l in logits.iter_mut() {
             if *l < threshold {
@@ -213,9 +215,14 @@ impl Sampler {
         }
     }
 
-    /// HF `TopPLogitsWarper`: sorts the remaining tokens by probability (descending, lowest id
+    /// HF `TopPLogitsWarper`: orders the remaining tokens by probability (descending, lowest id
     /// first on ties), keeps the shortest prefix whose cumulative probability reaches `p` (at least
     /// one token), removes the rest. `max` is the largest logit (V), `inv_t` = 1/T.
+    ///
+    /// Sorting all V = 50257 ids for every token costs milliseconds, so only a head of the order is
+    /// sorted: the m best are found with `select_nth_unstable_by`, and m grows ×8 until their mass
+    /// reaches `p`. The head of a total order is the same however it is found, so the result is
+    /// exactly that of a full sort.
     fn apply_top_p(&mut self, logits: &mut [f32], p: f64, max: f32, inv_t: f64) {
         self.order.clear();
         let mut total = 0.0f64;
@@ -225,21 +232,34 @@ impl Sampler {
                 total += ((l as f64 - max as f64) * inv_t).exp();
             }
         }
-        self.order.sort_unstable_by(|&a, &b| {
-            logits[b as usize]
-                .total_cmp(&logits[a as usize])
-                .then(a.cmp(&b))
-        });
         let target = p * total;
-        let mut cum = 0.0f64;
-        let mut keep = self.order.len();
-        for (n, &id) in self.order.iter().enumerate() {
-            cum += ((logits[id as usize] as f64 - max as f64) * inv_t).exp();
-            if cum >= target {
-                keep = n + 1;
-                break;
+        let len = self.order.len();
+        let keep = {
+            let logits = &*logits;
+            let most_likely_first = |a: &u32, b: &u32| {
+                logits[*b as usize]
+                    .total_cmp(&logits[*a as usize])
+                    .then(a.cmp(b))
+            };
+            let mut m = len.min(64);
+            loop {
+                if m < len {
+                    self.order.select_nth_unstable_by(m - 1, most_likely_first);
+                }
+                let head = &mut self.order[..m];
+                head.sort_unstable_by(most_likely_first);
+                let mut cum = 0.0f64;
+                let reached = head.iter().position(|&id| {
+                    cum += ((logits[id as usize] as f64 - max as f64) * inv_t).exp();
+                    cum >= target
+                });
+                match reached {
+                    Some(n) => break n + 1,
+                    None if m == len => break len,
+                    None => m = len.min(m * 8),
+                }
             }
-        }
+        };
         for &id in &self.order[keep..] {
             logits[id as usize] = f32::NEG_INFINITY;
         }
@@ -409,6 +429,45 @@ mod tests {
     }
 
     #[test]
+    fn top_p_head_selection_matches_full_sort() {
+        // Reference: sort every id, keep the shortest prefix with mass >= p (here in f64 from the
+        // same logits), on V = 50257 with ties and flat regions so the head grows past 64.
+        let mut rng = Rng::seed(21);
+        for (round, p) in [0.05f32, 0.5, 0.9, 0.99, 0.999].into_iter().enumerate() {
+            let scale = if round % 2 == 0 { 0.3 } else { 3.0 };
+            let logits: Vec<f32> = (0..50257)
+                .map(|_| (rng.normal() * scale * 8.0).round() / 8.0)
+                .collect();
+            let t = 0.8f64;
+            let mut ids: Vec<usize> = (0..logits.len()).collect();
+            ids.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+            let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let w: Vec<f64> = ids
+                .iter()
+                .map(|&i| ((logits[i] as f64 - m) / t).exp())
+                .collect();
+            let total: f64 = w.iter().sum();
+            let mut cum = 0.0;
+            let keep = w
+                .iter()
+                .position(|x| {
+                    cum += x;
+                    cum >= p as f64 * total
+                })
+                .map_or(ids.len(), |n| n + 1);
+            let mut want = vec![false; logits.len()];
+            for &i in &ids[..keep] {
+                want[i] = true;
+            }
+            let mut s = sampler(params(t as f32, None, Some(p)), 3);
+            let mut got = logits.clone();
+            s.sample(&mut got, &[]);
+            let got: Vec<bool> = got.iter().map(|&x| x > f32::NEG_INFINITY).collect();
+            assert_eq!(got, want, "p = {p}, scale {scale}: kept {keep}");
+        }
+    }
+
+    #[test]
     fn top_k_then_top_p_renormalizes_over_kept() {
         // probs [0.4, 0.3, 0.2, 0.1], top-k 2 → renormalized [4/7, 3/7]; top-p 0.5 → only id 0
         // (4/7 ≈ 0.571 ≥ 0.5). Without top-k, 0.4 < 0.5 would keep ids 0 and 1.
@@ -438,7 +497,10 @@ mod tests {
         let mut logits = [2.0f32, 4.0, -1.0, -3.0, 0.5];
         let id = s.sample(&mut logits, &[1, 3, 3, 99_999]);
         assert_eq!(logits, [2.0, 2.0, -1.0, -6.0, 0.5]);
-        assert_eq!(id, 0, "after the penalty, 2.0 at id 0 ties 2.0 at id 1: lowest id");
+        assert_eq!(
+            id, 0,
+            "after the penalty, 2.0 at id 0 ties 2.0 at id 1: lowest id"
+        );
         // The scratch is cleared: a second call penalizes from scratch.
         let mut logits = [2.0f32, 4.0, -1.0, -3.0, 0.5];
         s.sample(&mut logits, &[3]);

@@ -1,22 +1,39 @@
 //! GPT-2's byte-level BPE tokenizer: text ⇄ token ids, plus a streaming decoder for generation.
 //!
-//! Reference: OpenAI's `gpt-2/src/encoder.py` (Radford et al. 2019) — regex pre-split
-//! `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`, then byte-pair merges
-//! over the UTF-8 bytes of each piece, 50,257 ids of which 50256 is `<|endoftext|>`. Encoding is
-//! delegated to `tiktoken-rs`'s `r50k_base`, which is that same encoding; decoding uses our own
-//! id → bytes table built once from it.
+//! Reference: OpenAI's `gpt-2/src/encoder.py` (Radford et al. 2019). Encoding is two steps:
+//! 1. pre-split the text with the regex
+//!    `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`;
+//! 2. byte-pair-merge the UTF-8 bytes of each piece: repeatedly merge the adjacent pair whose
+//!    concatenation has the lowest rank (leftmost on ties) until none is a token.
+//!
+//! The vocabulary (50,257 ids; rank = id; 50256 = `<|endoftext|>`) comes from `tiktoken-rs`'s
+//! `r50k_base`, which is GPT-2's encoding. Its encoder is not used directly, and tests compare ours
+//! with it (`tiktoken_rs::CoreBPE::encode_ordinary`). Two reasons:
+//! - Its `fancy_regex` lookahead `\s+(?!\S)` backtracks with a bounded stack. A whitespace run of
+//!   about 10⁶ characters returns `RuntimeError(StackOverflow)`, and tiktoken-rs `unwrap`s that
+//!   into a panic. Here the pattern runs without the lookahead on the linear-time `regex` crate,
+//!   and the lookahead is applied afterwards (see [`Tokenizer::encode_ordinary_into`]).
+//! - Its merge loop is O(n²) in the piece length: 500k letters take 80 s. Here a heap makes it
+//!   O(n log n).
 //!
 //! Tested in minbpe's four kinds (STYLE 13): round trip, exact ids against Hugging Face `tokenizers`
 //! on hard strings (`scripts/fixtures_tokenizer.py` → `tests/fixtures/tokenizer_cases.json`), a
-//! hand-worked example (`"Hello world"` → `[15496, 995]`), and the special-token policy.
+//! hand-worked example (`"Hello world"` → `[15496, 995]`), and the special-token policy. Also
+//! checked against tiktoken-rs on random text.
 //!
 //! Non-goals: training a BPE, other encodings (cl100k, o200k), special tokens other than
-//! `<|endoftext|>`, normalization of the input text (GPT-2 has none).
+//! `<|endoftext|>`, and normalizing the input text (GPT-2 has none).
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 
-use tiktoken_rs::CoreBPE;
+use regex::Regex;
+
+/// GPT-2's pre-split pattern without the `\s+(?!\S)` lookahead, which
+/// [`Tokenizer::encode_ordinary_into`] applies by hand (the `regex` crate has no lookaround).
+const PRESPLIT: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+";
 
 /// Id of `<|endoftext|>`, GPT-2's only special token: document separator and start-of-text.
 pub const EOT: u32 = 50256;
@@ -57,10 +74,14 @@ pub enum Special {
 
 /// The shared, immutable tables.
 struct Inner {
-    /// tiktoken-rs's encoder (regex pre-split + byte-pair merge).
-    bpe: CoreBPE,
     /// `token_bytes[id]`: the bytes of each id, `VOCAB_SIZE` entries.
     token_bytes: Vec<Box<[u8]>>,
+    /// bytes → id (= merge rank) for the 50,256 mergeable tokens (not `<|endoftext|>`).
+    ranks: HashMap<Box<[u8]>, u32>,
+    /// `byte_ids[b]`: the id of the single-byte token `[b]`.
+    byte_ids: [u32; 256],
+    /// [`PRESPLIT`], compiled.
+    presplit: Regex,
 }
 
 /// GPT-2's tokenizer. Cloning is cheap (an `Arc`); it is `Send + Sync` and the tables are built
@@ -81,7 +102,7 @@ impl std::fmt::Debug for Tokenizer {
 
 impl Tokenizer {
     /// GPT-2's tokenizer (tiktoken `r50k_base`, identical to HF `gpt2`'s `vocab.json` +
-    /// `merges.txt`). The first call builds the tables (~0.1–0.3 s); later calls share them.
+    /// `merges.txt`). The first call builds the tables (about 0.1 s); later calls share them.
     ///
     /// Errors: [`TokenizerError::Load`] if the embedded tables are unusable (never for a correct
     /// build of `tiktoken-rs`).
@@ -101,13 +122,112 @@ impl Tokenizer {
     }
 
     /// Encodes `text` into token ids; `special` decides what `<|endoftext|>` in the text means.
-    /// The empty string gives `[]`. Every id is `< vocab_size()`.
+    /// The empty string gives `[]`. Every id is `< vocab_size()`. Time is O(n log n) in the text
+    /// length, whatever the text.
     ///
     /// Example: `"Hello world"` → `[15496, 995]` (`"Hello"`, `" world"`).
     pub fn encode(&self, text: &str, special: Special) -> Vec<u32> {
+        let mut ids = Vec::with_capacity(text.len() / 3 + 1);
         match special {
-            Special::None => self.inner.bpe.encode_ordinary(text),
-            Special::AllowEndOfText => self.inner.bpe.encode_with_special_tokens(text),
+            Special::None => self.encode_ordinary_into(text, &mut ids),
+            Special::AllowEndOfText => {
+                // tiktoken `_encode_native`: leftmost non-overlapping occurrences of the special
+                // text become EOT; the text between them is encoded ordinarily.
+                let mut start = 0;
+                for (at, _) in text.match_indices(EOT_TEXT) {
+                    self.encode_ordinary_into(&text[start..at], &mut ids);
+                    ids.push(EOT);
+                    start = at + EOT_TEXT.len();
+                }
+                self.encode_ordinary_into(&text[start..], &mut ids);
+            }
+        }
+        ids
+    }
+
+    /// Appends the ids of `text` to `ids`, with no special tokens (`Special::None`).
+    ///
+    /// The pre-split regex is matched without its `\s+(?!\S)` branch. A whitespace match is always
+    /// a maximal run. When the run has n ≥ 2 characters and text follows it, the lookahead would
+    /// have matched only the first n − 1, so the last whitespace character is given back. It then
+    /// starts the next piece: `" ?\p{L}+"` and the like for a space, or a lone `\s+` otherwise. This
+    /// is exactly the original alternation, because the four branches before it never match a
+    /// piece that ends in whitespace.
+    pub fn encode_ordinary_into(&self, text: &str, ids: &mut Vec<u32>) {
+        let mut scratch = MergeScratch::default();
+        let mut pos = 0;
+        while let Some(m) = self.inner.presplit.find_at(text, pos) {
+            let mut end = m.end();
+            let piece = m.as_str();
+            let mut chars = piece.chars();
+            if let Some(last) = chars.next_back() {
+                if end < text.len() && last.is_whitespace() && chars.next().is_some() {
+                    end -= last.len_utf8();
+                }
+            }
+            if end <= pos {
+                break; // unreachable: every non-empty text matches at pos with a non-empty piece
+            }
+            self.bpe_piece(&text.as_bytes()[pos..end], ids, &mut scratch);
+            pos = end;
+        }
+    }
+
+    /// Byte-pair merge of one pre-split piece (tiktoken `byte_pair_encode` semantics: merge the
+    /// adjacent pair whose concatenated bytes have the lowest rank, leftmost first, until no
+    /// adjacent pair is a token) with a min-heap of candidate pairs and a linked list of parts, so
+    /// O(n log n) for an n-byte piece. Appends the ids to `ids`.
+    fn bpe_piece(&self, piece: &[u8], ids: &mut Vec<u32>, s: &mut MergeScratch) {
+        let inner = &*self.inner;
+        if let Some(&id) = inner.ranks.get(piece) {
+            ids.push(id);
+            return;
+        }
+        let n = piece.len();
+        // Part i starts at byte i while alive and ends where part next[i] starts (n at the end).
+        s.next.clear();
+        s.next.extend(1..=n);
+        s.prev.clear();
+        s.prev.extend((0..n).map(|i| i.wrapping_sub(1)));
+        s.id.clear();
+        s.id.extend(piece.iter().map(|&b| inner.byte_ids[b as usize]));
+        s.heap.clear();
+        let pair = |s: &MergeScratch, i: usize| -> Option<(u32, usize)> {
+            let j = s.next[i];
+            let end = if j < n { s.next[j] } else { return None };
+            inner.ranks.get(&piece[i..end]).map(|&rank| (rank, end))
+        };
+        for i in 0..n.saturating_sub(1) {
+            if let Some((rank, end)) = pair(s, i) {
+                s.heap.push(Reverse((rank, i, end)));
+            }
+        }
+        while let Some(Reverse((rank, i, end))) = s.heap.pop() {
+            // Stale unless part i is alive and its pair still spans exactly piece[i..end].
+            let j = s.next[i];
+            if s.id[i] == DEAD || j >= n || s.next[j] != end {
+                continue;
+            }
+            s.id[i] = rank;
+            s.id[j] = DEAD;
+            s.next[i] = end;
+            if end < n {
+                s.prev[end] = i;
+            }
+            if let Some((r, e)) = pair(s, i) {
+                s.heap.push(Reverse((r, i, e)));
+            }
+            let p = s.prev[i];
+            if p < n {
+                if let Some((r, e)) = pair(s, p) {
+                    s.heap.push(Reverse((r, p, e)));
+                }
+            }
+        }
+        let mut i = 0;
+        while i < n {
+            ids.push(s.id[i]);
+            i = s.next[i];
         }
     }
 
@@ -155,31 +275,66 @@ impl Tokenizer {
     }
 }
 
-/// Builds the tables. tiktoken-rs `unwrap`s internally; a panic there (impossible for its embedded,
-/// compile-time asset) is turned into an error instead of crossing our API.
+/// Marks a part that was merged into its left neighbour.
+const DEAD: u32 = u32::MAX;
+
+/// Reusable buffers for [`Tokenizer::bpe_piece`], one set per `encode` call.
+#[derive(Default)]
+struct MergeScratch {
+    /// `next[i]`: start of the part after part i (n past the end).
+    next: Vec<usize>,
+    /// `prev[i]`: start of the part before part i (`usize::MAX` for the first).
+    prev: Vec<usize>,
+    /// `id[i]`: the token of part i, or [`DEAD`].
+    id: Vec<u32>,
+    /// Candidate merges `(rank, left start, right end)`, smallest rank then leftmost first.
+    heap: BinaryHeap<Reverse<(u32, usize, usize)>>,
+}
+
+/// Builds the tables from tiktoken-rs's `r50k_base`. tiktoken-rs `unwrap`s internally. A panic
+/// there cannot happen with its embedded, compile-time asset, but if it did it would come back
+/// as an error and not cross our API.
 fn build_gpt2() -> Result<Arc<Inner>, String> {
-    let built = catch_unwind(AssertUnwindSafe(|| -> Result<Inner, String> {
+    let built = catch_unwind(AssertUnwindSafe(|| -> Result<Vec<Box<[u8]>>, String> {
         let bpe = tiktoken_rs::r50k_base().map_err(|e| e.to_string())?;
-        let token_bytes: Vec<Box<[u8]>> = bpe
+        Ok(bpe
             ._decode_native_and_split((0..VOCAB_SIZE as u32).collect())
             .map(Vec::into_boxed_slice)
-            .collect();
-        Ok(Inner { bpe, token_bytes })
+            .collect())
     }));
-    let inner = match built {
+    let token_bytes = match built {
         Ok(r) => r?,
         Err(_) => return Err("tiktoken-rs panicked while building r50k_base".to_string()),
     };
-    if inner.token_bytes.len() != VOCAB_SIZE {
+    if token_bytes.len() != VOCAB_SIZE {
         return Err(format!(
             "expected {VOCAB_SIZE} tokens, got {}",
-            inner.token_bytes.len()
+            token_bytes.len()
         ));
     }
-    if &inner.token_bytes[EOT as usize][..] != EOT_TEXT.as_bytes() {
+    if &token_bytes[EOT as usize][..] != EOT_TEXT.as_bytes() {
         return Err(format!("id {EOT} is not {EOT_TEXT}"));
     }
-    Ok(Arc::new(inner))
+    let mut ranks = HashMap::with_capacity(VOCAB_SIZE);
+    let mut byte_ids = [DEAD; 256];
+    for (id, bytes) in token_bytes.iter().enumerate().take(EOT as usize) {
+        if let [b] = bytes[..] {
+            byte_ids[b as usize] = id as u32;
+        }
+        if ranks.insert(bytes.clone(), id as u32).is_some() {
+            return Err(format!("duplicate token bytes {bytes:?} at id {id}"));
+        }
+    }
+    if let Some(b) = byte_ids.iter().position(|&id| id == DEAD) {
+        return Err(format!("byte {b:#04x} has no single-byte token"));
+    }
+    let presplit = Regex::new(PRESPLIT).map_err(|e| e.to_string())?;
+    Ok(Arc::new(Inner {
+        token_bytes,
+        ranks,
+        byte_ids,
+        presplit,
+    }))
 }
 
 /// Incremental decoder for streaming generation: push ids one at a time, get back the text that is
@@ -264,7 +419,10 @@ mod tests {
         let a = tok();
         let b = a.clone();
         assert!(Arc::ptr_eq(&a.inner, &b.inner));
-        assert!(Arc::ptr_eq(&a.inner, &tok().inner), "built once per process");
+        assert!(
+            Arc::ptr_eq(&a.inner, &tok().inner),
+            "built once per process"
+        );
         assert_eq!(a.vocab_size(), VOCAB_SIZE);
     }
 
@@ -374,6 +532,63 @@ mod tests {
             got.push_str(&s.finish());
             assert_eq!(got, t.decode(&ids).unwrap(), "ids {ids:?}");
             assert!(s.pending_bytes().is_empty());
+        }
+    }
+
+    /// tiktoken's `_byte_pair_merge` written plainly: O(n²), the reference for `bpe_piece`.
+    fn bpe_piece_naive(t: &Tokenizer, piece: &[u8]) -> Vec<u32> {
+        let mut parts: Vec<&[u8]> = piece.chunks(1).collect();
+        loop {
+            let mut best: Option<(u32, usize)> = None;
+            for i in 0..parts.len().saturating_sub(1) {
+                let joined = [parts[i], parts[i + 1]].concat();
+                if let Some(&r) = t.inner.ranks.get(&joined[..]) {
+                    match best {
+                        Some((br, _)) if br <= r => {}
+                        _ => best = Some((r, i)),
+                    }
+                }
+            }
+            let Some((_, i)) = best else { break };
+            let start = parts[i].as_ptr() as usize - piece.as_ptr() as usize;
+            let len = parts[i].len() + parts[i + 1].len();
+            parts[i] = &piece[start..start + len];
+            parts.remove(i + 1);
+        }
+        parts.iter().map(|p| t.inner.ranks[*p]).collect()
+    }
+
+    #[test]
+    fn heap_merge_matches_naive_merge() {
+        let t = tok();
+        let mut rng = crate::Rng::seed(99);
+        let alphabets: [&[u8]; 4] = [b"ab", b" abcde", b"0123456789", "\u{1F980}é\n ".as_bytes()];
+        let mut scratch = MergeScratch::default();
+        for i in 0..3000 {
+            let alphabet = alphabets[i % alphabets.len()];
+            let len = 1 + rng.below(60) as usize;
+            let piece: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+                .collect();
+            let mut got = Vec::new();
+            t.bpe_piece(&piece, &mut got, &mut scratch);
+            assert_eq!(got, bpe_piece_naive(&t, &piece), "piece {piece:?}");
+        }
+    }
+
+    #[test]
+    fn whitespace_test_agrees_with_regex_class() {
+        // encode_ordinary_into tells a `\s+` match by `char::is_whitespace` on its last char; both
+        // are Unicode White_Space, checked here over every scalar value.
+        let ws = Regex::new(r"^\s$").unwrap();
+        let mut buf = [0u8; 4];
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            assert_eq!(
+                ws.is_match(c.encode_utf8(&mut buf)),
+                c.is_whitespace(),
+                "U+{:04X}",
+                c as u32
+            );
         }
     }
 

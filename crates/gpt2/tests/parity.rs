@@ -13,7 +13,9 @@ use safetensors::SafeTensors;
 const TOL: f32 = 1e-4;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 struct Reference {
@@ -29,7 +31,12 @@ fn read_reference(name: &str) -> Reference {
     let bytes = std::fs::read(fixture(name).join("reference.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let i32s = |k: &str| -> Vec<u32> {
-        st.tensor(k).unwrap().data().chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as u32).collect()
+        st.tensor(k)
+            .unwrap()
+            .data()
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as u32)
+            .collect()
     };
     let tok = st.tensor("tokens").unwrap();
     let (b, t) = (tok.shape()[0], tok.shape()[1]);
@@ -58,14 +65,22 @@ fn log_softmax(row: &[f32]) -> Vec<f32> {
 
 /// Largest |ours − reference| over a (T, V) block, and where.
 fn worst(got: &[f32], want: &[f32]) -> (f32, usize) {
-    got.iter().zip(want).enumerate().map(|(i, (a, b))| ((a - b).abs(), i)).fold((0.0, 0), |m, x| if x.0 > m.0 { x } else { m })
+    got.iter()
+        .zip(want)
+        .enumerate()
+        .map(|(i, (a, b))| ((a - b).abs(), i))
+        .fold((0.0, 0), |m, x| if x.0 > m.0 { x } else { m })
 }
 
 fn check_full_and_incremental(name: &str) {
     let model = Model::new(gpt2::checkpoint::load(&fixture(name)).unwrap());
     let r = read_reference(name);
     let v = model.config().vocab_size;
-    assert_eq!(r.t, model.config().n_positions, "{name}: reference covers the full context");
+    assert_eq!(
+        r.t,
+        model.config().n_positions,
+        "{name}: reference covers the full context"
+    );
     for bi in 0..r.b {
         let ids = &r.tokens[bi * r.t..(bi + 1) * r.t];
         let want = &r.logprobs[bi * r.t * v..(bi + 1) * r.t * v];
@@ -73,16 +88,31 @@ fn check_full_and_incremental(name: &str) {
         let logits = model.logits(ids).unwrap();
         let got: Vec<f32> = logits.chunks(v).flat_map(log_softmax).collect();
         let (d, at) = worst(&got, want);
-        assert!(d < TOL, "{name} row {bi} full: max |Δ logprob| {d} at position {} id {}", at / v, at % v);
+        assert!(
+            d < TOL,
+            "{name} row {bi} full: max |Δ logprob| {d} at position {} id {}",
+            at / v,
+            at % v
+        );
         // incremental: a prefix of 5, then one token at a time through the KV cache
         let mut cache = KvCache::new(model.config(), r.t);
-        let mut got_inc = model.forward(&mut [&mut cache], &[&ids[..5]], Logits::All).unwrap();
+        let mut got_inc = model
+            .forward(&mut [&mut cache], &[&ids[..5]], Logits::All)
+            .unwrap();
         for p in 5..r.t {
-            got_inc.extend(model.forward(&mut [&mut cache], &[&ids[p..p + 1]], Logits::All).unwrap());
+            got_inc.extend(
+                model
+                    .forward(&mut [&mut cache], &[&ids[p..p + 1]], Logits::All)
+                    .unwrap(),
+            );
         }
         let got_inc: Vec<f32> = got_inc.chunks(v).flat_map(log_softmax).collect();
         let (d, at) = worst(&got_inc, want);
-        assert!(d < TOL, "{name} row {bi} incremental: max |Δ logprob| {d} at position {}", at / v);
+        assert!(
+            d < TOL,
+            "{name} row {bi} incremental: max |Δ logprob| {d} at position {}",
+            at / v
+        );
     }
     // both rows as one batch of two sequences through the cache, one token at a time
     let mut c0 = KvCache::new(model.config(), r.t);
@@ -90,7 +120,9 @@ fn check_full_and_incremental(name: &str) {
     for p in 0..r.t {
         let a = &r.tokens[p..p + 1];
         let b = &r.tokens[r.t + p..r.t + p + 1];
-        let l = model.forward(&mut [&mut c0, &mut c1], &[a, b], Logits::Last).unwrap();
+        let l = model
+            .forward(&mut [&mut c0, &mut c1], &[a, b], Logits::Last)
+            .unwrap();
         for (bi, row) in l.chunks(v).enumerate() {
             let want = &r.logprobs[(bi * r.t + p) * v..(bi * r.t + p + 1) * v];
             let (d, _) = worst(&log_softmax(row), want);
@@ -111,7 +143,10 @@ fn check_greedy(name: &str) {
     };
     let mut g = generate(&model, &tok, &r.greedy_prompt, &opts, 1).unwrap();
     let ids: Vec<u32> = g.by_ref().map(|e| e.unwrap().token.id).collect();
-    assert_eq!(ids, r.greedy_tokens, "{name}: greedy continuation differs from transformers");
+    assert_eq!(
+        ids, r.greedy_tokens,
+        "{name}: greedy continuation differs from transformers"
+    );
 }
 
 #[test]

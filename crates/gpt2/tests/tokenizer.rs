@@ -17,7 +17,10 @@ fn tok() -> Tokenizer {
 }
 
 fn load_cases() -> Vec<Case> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tokenizer_cases.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tokenizer_cases.json"
+    );
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{path}: {e}; run scripts/fixtures_tokenizer.py"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -69,7 +72,12 @@ fn fixture_ids_match_reference_exactly() {
             "round trip {}",
             case.name
         );
-        assert_eq!(stream_decode(&t, &case.ids), case.text, "stream {}", case.name);
+        assert_eq!(
+            stream_decode(&t, &case.ids),
+            case.text,
+            "stream {}",
+            case.name
+        );
         if !case.text.contains("<|endoftext|>") {
             assert_eq!(
                 t.encode(&case.text, Special::AllowEndOfText),
@@ -152,21 +160,21 @@ fn round_trip_hard_strings() {
 /// A random char from a mix of ranges that stress the pre-split regex and multi-byte UTF-8.
 fn random_char(rng: &mut Rng) -> char {
     const RANGES: &[(u32, u32)] = &[
-        (0x20, 0x7E),       // ASCII printable
-        (0x09, 0x0D),       // \t \n \v \f \r
-        (0x00, 0x1F),       // C0 controls
-        (0x80, 0x24F),      // C1, Latin-1, Latin Extended
-        (0x300, 0x36F),     // combining marks
-        (0x370, 0x4FF),     // Greek, Cyrillic
-        (0x590, 0x6FF),     // Hebrew, Arabic
-        (0x900, 0x97F),     // Devanagari
-        (0x2000, 0x206F),   // general punctuation, odd spaces, ZWJ
-        (0x3000, 0x30FF),   // CJK punctuation, kana
-        (0x4E00, 0x9FFF),   // CJK ideographs
-        (0xAC00, 0xD7A3),   // Hangul
-        (0xFE00, 0xFFFD),   // variation selectors, specials
-        (0x1F1E6, 0x1F1FF), // regional indicators
-        (0x1F300, 0x1FAFF), // emoji
+        (0x20, 0x7E),        // ASCII printable
+        (0x09, 0x0D),        // \t \n \v \f \r
+        (0x00, 0x1F),        // C0 controls
+        (0x80, 0x24F),       // C1, Latin-1, Latin Extended
+        (0x300, 0x36F),      // combining marks
+        (0x370, 0x4FF),      // Greek, Cyrillic
+        (0x590, 0x6FF),      // Hebrew, Arabic
+        (0x900, 0x97F),      // Devanagari
+        (0x2000, 0x206F),    // general punctuation, odd spaces, ZWJ
+        (0x3000, 0x30FF),    // CJK punctuation, kana
+        (0x4E00, 0x9FFF),    // CJK ideographs
+        (0xAC00, 0xD7A3),    // Hangul
+        (0xFE00, 0xFFFD),    // variation selectors, specials
+        (0x1F1E6, 0x1F1FF),  // regional indicators
+        (0x1F300, 0x1FAFF),  // emoji
         (0x10000, 0x10FFFF), // everything astral
     ];
     loop {
@@ -238,7 +246,10 @@ fn stream_decoder_emoji_split_across_tokens() {
     );
     let mut s = StreamDecoder::new();
     let chunks: Vec<String> = ids.iter().map(|&id| s.push(&t, id).unwrap()).collect();
-    assert_eq!(chunks[0], " ", "the space is emitted, the partial emoji held back");
+    assert_eq!(
+        chunks[0], " ",
+        "the space is emitted, the partial emoji held back"
+    );
     assert_eq!(chunks[1], "👨");
     assert_eq!(chunks[2], "", "half a ZWJ");
     assert_eq!(chunks[3], "\u{200D}");
@@ -262,4 +273,71 @@ fn unknown_ids_error_with_the_id() {
     assert!(err.to_string().contains("50257"));
     let as_crate_error: gpt2::Error = err.into();
     assert!(as_crate_error.to_string().contains("50257"));
+}
+
+#[test]
+fn matches_tiktoken_rs_on_random_text() {
+    // Differential check against the crate whose vocabulary we use: same ids on random text with
+    // whitespace runs, contractions and `<|endoftext|>` mixed in, under both policies.
+    let t = tok();
+    let reference = tiktoken_rs::r50k_base().expect("r50k_base");
+    let mut rng = Rng::seed(2024);
+    let pieces = [
+        " ",
+        "  ",
+        "\n",
+        "\n\n",
+        "\r\n",
+        "\t",
+        "'s",
+        "'LL",
+        "'re",
+        "<|endoftext|>",
+        "123",
+        "...",
+    ];
+    for i in 0..3000 {
+        let len = rng.below(40) as usize;
+        let mut s = String::new();
+        for _ in 0..len {
+            match rng.below(5) {
+                0 => s.push_str(pieces[rng.below(pieces.len() as u64) as usize]),
+                1 => s.push((b'a' + rng.below(26) as u8) as char),
+                2 => s.push(' '),
+                _ => s.push(random_char(&mut rng)),
+            }
+        }
+        assert_eq!(
+            t.encode(&s, Special::None),
+            reference.encode_ordinary(&s),
+            "case {i}: {s:?}"
+        );
+        assert_eq!(
+            t.encode(&s, Special::AllowEndOfText),
+            reference.encode_with_special_tokens(&s),
+            "case {i} (AllowEndOfText): {s:?}"
+        );
+    }
+}
+
+#[test]
+fn pathological_inputs_are_fast_and_do_not_panic() {
+    // tiktoken-rs panics on this one (fancy_regex StackOverflow behind an unwrap) and takes 80 s
+    // on 500k letters; ours is linear in the split and O(n log n) in the merge.
+    let t = tok();
+    let start = std::time::Instant::now();
+    let run = " \t".repeat(500_000);
+    let text = format!("{run}x");
+    // `\s+(?!\S)` leaves the last whitespace char to start the next piece: "\t" then "x".
+    let mut want = t.encode(&run[..run.len() - 1], Special::None);
+    want.extend(t.encode("\t", Special::None));
+    want.extend(t.encode("x", Special::None));
+    assert_eq!(t.encode(&text, Special::None), want);
+    let letters = "ab".repeat(250_000);
+    let ids = t.encode(&letters, Special::None);
+    assert_eq!(t.decode(&ids).unwrap(), letters);
+    let digits = "7".repeat(200_000);
+    assert_eq!(t.decode(&t.encode(&digits, Special::None)).unwrap(), digits);
+    let secs = start.elapsed().as_secs_f64();
+    assert!(secs < 20.0, "pathological inputs took {secs:.1} s");
 }

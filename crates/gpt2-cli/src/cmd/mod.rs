@@ -5,5 +5,6 @@ pub mod eval;
 pub mod generate;
 pub mod prepare;
 pub mod score;
+pub mod serve;
 pub mod tokenize;
 pub mod train;

@@ -167,6 +167,175 @@ pub fn attention_forward_naive(
     }
 }
 
+/// Attention forward for training, with dropout on the attention probabilities
+/// (`GPT2Attention.attn_dropout`): on a `(B, T, 3C)` qkv buffer, runs [`attention_forward`] to save
+/// the probabilities `att`, then recomputes `out = (att ⊙ S)·v` where `S[idx] = scale(idx)` for
+/// each element index `idx` of att — 0 for a dropped weight, 1/(1−p) for a kept one
+/// (inverted dropout). att stays the undropped softmax, which the backward needs.
+///
+/// out: (B, T, C); att: (B, T, NH, T) saved; qkv: (B, T, 3C). Without dropout call
+/// [`attention_forward`] directly (this recomputes P·v once more).
+#[allow(clippy::too_many_arguments)]
+pub fn attention_forward_dropout<F: Fn(usize) -> f32 + Sync>(
+    out: &mut [f32],
+    att: &mut [f32],
+    qkv: &[f32],
+    b: usize,
+    t: usize,
+    nh: usize,
+    hs: usize,
+    scale: F,
+) {
+    let c = nh * hs;
+    debug_assert_eq!(qkv.len(), b * t * 3 * c);
+    debug_assert_eq!(att.len(), b * t * nh * t);
+    let l = HeadLayout::qkv(t, c, hs);
+    attention_forward(
+        out,
+        Some(&mut *att),
+        qkv,
+        l,
+        &qkv[c..],
+        l,
+        &qkv[2 * c..],
+        l,
+        b,
+        t,
+        0,
+        nh,
+        hs,
+    );
+    let att = &*att;
+    out.par_chunks_mut(c).enumerate().for_each(|(row, o)| {
+        let (bi, i) = (row / t, row % t);
+        o.fill(0.0);
+        for h in 0..nh {
+            let a0 = (row * nh + h) * t;
+            let oh = &mut o[h * hs..(h + 1) * hs];
+            for j in 0..=i {
+                let pj = att[a0 + j] * scale(a0 + j);
+                let vv = &qkv[l.at(bi, j, h) + 2 * c..][..hs];
+                for (o, &x) in oh.iter_mut().zip(vv) {
+                    *o += pj * x;
+                }
+            }
+        }
+    });
+}
+
+/// Backward of [`attention_forward`] on a `(B, T, 3C)` qkv buffer (no dropout): see
+/// [`attention_backward_dropout`], of which this is the case `scale ≡ 1`.
+///
+/// dqkv: (B, T, 3C) accumulated (`+=`); datt: (B, T, NH, T) scratch, overwritten; dout: (B, T, C);
+/// qkv: (B, T, 3C); att: (B, T, NH, T) the saved probabilities.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_backward(
+    dqkv: &mut [f32],
+    datt: &mut [f32],
+    dout: &[f32],
+    qkv: &[f32],
+    att: &[f32],
+    b: usize,
+    t: usize,
+    nh: usize,
+    hs: usize,
+) {
+    attention_backward_dropout(dqkv, datt, dout, qkv, att, b, t, nh, hs, |_| 1.0);
+}
+
+/// Backward of [`attention_forward_dropout`] (llm.c `attention_backward`, plus dropout): with
+/// `P = att`, `Pd = P ⊙ S` (S from `scale`, as in the forward), `A = q·kᵀ/√HS` masked:
+///
+/// - `dPd = dout·vᵀ`, `dv += Pdᵀ·dout`;
+/// - `dP = dPd ⊙ S`; softmax backward `dA = P ⊙ (dP − Σ_j P_j dP_j)` per row;
+/// - `dq += dA·k/√HS`, `dk += dAᵀ·q/√HS`.
+///
+/// Two passes, each parallel over rows of dqkv so every task writes only its own row: pass 1 over
+/// query rows (b, i) writes `dA` into datt and dq; pass 2 over key rows (b, j) reads datt and
+/// writes dk, dv.
+///
+/// dqkv: (B, T, 3C) accumulated (`+=`); datt: (B, T, NH, T) scratch, overwritten with dA (0 above
+/// the diagonal); dout: (B, T, C); qkv: (B, T, 3C); att: (B, T, NH, T) saved probabilities.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_backward_dropout<F: Fn(usize) -> f32 + Sync>(
+    dqkv: &mut [f32],
+    datt: &mut [f32],
+    dout: &[f32],
+    qkv: &[f32],
+    att: &[f32],
+    b: usize,
+    t: usize,
+    nh: usize,
+    hs: usize,
+    scale: F,
+) {
+    let c = nh * hs;
+    debug_assert_eq!(dqkv.len(), b * t * 3 * c);
+    debug_assert_eq!(qkv.len(), b * t * 3 * c);
+    debug_assert_eq!(dout.len(), b * t * c);
+    debug_assert_eq!(att.len(), b * t * nh * t);
+    debug_assert_eq!(datt.len(), b * t * nh * t);
+    let l = HeadLayout::qkv(t, c, hs);
+    let inv_sqrt = 1.0 / (hs as f32).sqrt();
+    // pass 1: query rows (b, i): dA into datt, dq
+    dqkv.par_chunks_mut(3 * c)
+        .zip(datt.par_chunks_mut(nh * t))
+        .enumerate()
+        .for_each(|(row, (dq_row, da_row))| {
+            let (bi, i) = (row / t, row % t);
+            for h in 0..nh {
+                let a0 = (row * nh + h) * t;
+                let p = &att[a0..a0 + t];
+                let da = &mut da_row[h * t..(h + 1) * t];
+                let dy = &dout[row * c + h * hs..][..hs];
+                // dP_j = (dout · v_j) ⊙ S_j
+                let mut sum = 0f32;
+                for j in 0..=i {
+                    let vv = &qkv[l.at(bi, j, h) + 2 * c..][..hs];
+                    da[j] = dot(dy, vv) * scale(a0 + j);
+                    sum += p[j] * da[j];
+                }
+                // softmax backward
+                for j in 0..=i {
+                    da[j] = p[j] * (da[j] - sum);
+                }
+                da[i + 1..].fill(0.0);
+                // dq += dA·k/√HS
+                let dq = &mut dq_row[h * hs..(h + 1) * hs];
+                for j in 0..=i {
+                    let kv = &qkv[l.at(bi, j, h) + c..][..hs];
+                    let g = da[j] * inv_sqrt;
+                    for (d, &x) in dq.iter_mut().zip(kv) {
+                        *d += g * x;
+                    }
+                }
+            }
+        });
+    let datt = &*datt;
+    // pass 2: key/value rows (b, j): dk, dv
+    dqkv.par_chunks_mut(3 * c)
+        .enumerate()
+        .for_each(|(row, dkv_row)| {
+            let (bi, j) = (row / t, row % t);
+            let (dk_row, dv_row) = dkv_row[c..].split_at_mut(c);
+            for h in 0..nh {
+                let dk = &mut dk_row[h * hs..(h + 1) * hs];
+                let dv = &mut dv_row[h * hs..(h + 1) * hs];
+                for i in j..t {
+                    let a = ((bi * t + i) * nh + h) * t + j;
+                    let qi = &qkv[l.at(bi, i, h)..][..hs];
+                    let dy = &dout[(bi * t + i) * c + h * hs..][..hs];
+                    let g = datt[a] * inv_sqrt;
+                    let pd = att[a] * scale(a);
+                    for (((dk, dv), &q), &y) in dk.iter_mut().zip(dv.iter_mut()).zip(qi).zip(dy) {
+                        *dk += g * q;
+                        *dv += pd * y;
+                    }
+                }
+            }
+        });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +428,104 @@ mod tests {
                 .map(|(x, y)| (x - y).abs())
                 .fold(0.0, f32::max);
             assert!(d < 1e-5, "{d}");
+        }
+    }
+
+    /// f64 attention with a dropout scale per att element (B, T, NH, T), on a (B, T, 3C) qkv.
+    fn attention64(qkv: &[f64], s: &[f64], b: usize, t: usize, nh: usize, hs: usize) -> Vec<f64> {
+        let c = nh * hs;
+        let mut out = vec![0.0; b * t * c];
+        for bi in 0..b {
+            for i in 0..t {
+                for h in 0..nh {
+                    let q = |d: usize| qkv[(bi * t + i) * 3 * c + h * hs + d];
+                    let mut a: Vec<f64> = (0..=i)
+                        .map(|j| {
+                            (0..hs)
+                                .map(|d| q(d) * qkv[(bi * t + j) * 3 * c + c + h * hs + d])
+                                .sum::<f64>()
+                                / (hs as f64).sqrt()
+                        })
+                        .collect();
+                    let m = a.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    let z: f64 = a.iter().map(|x| (x - m).exp()).sum();
+                    for x in a.iter_mut() {
+                        *x = (*x - m).exp() / z;
+                    }
+                    for (j, &p) in a.iter().enumerate() {
+                        let sj = s[((bi * t + i) * nh + h) * t + j];
+                        for d in 0..hs {
+                            out[(bi * t + i) * c + h * hs + d] +=
+                                p * sj * qkv[(bi * t + j) * 3 * c + 2 * c + h * hs + d];
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn attention_backward_matches_finite_differences_with_and_without_dropout() {
+        // B 2, T 5, NH 3, HS 4 (C 12)
+        let (b, t, nh, hs) = (2, 5, 3, 4);
+        let c = nh * hs;
+        let mut rng = Rng::seed(10);
+        let qkv: Vec<f32> = (0..b * t * 3 * c).map(|_| rng.normal()).collect();
+        let dout: Vec<f32> = (0..b * t * c).map(|_| rng.normal()).collect();
+        // a fixed dropout pattern with p = 0.3 (scale 0 or 1/0.7)
+        let mask: Vec<f32> = (0..b * t * nh * t)
+            .map(|_| if rng.uniform() < 0.3 { 0.0 } else { 1.0 / 0.7 })
+            .collect();
+        let ones = vec![1.0f32; mask.len()];
+        for (name, s) in [("no dropout", &ones), ("dropout", &mask)] {
+            let mut out = vec![0.0; b * t * c];
+            let mut att = vec![0.0; b * t * nh * t];
+            attention_forward_dropout(&mut out, &mut att, &qkv, b, t, nh, hs, |i| s[i]);
+            let q64: Vec<f64> = qkv.iter().map(|&x| x as f64).collect();
+            let s64: Vec<f64> = s.iter().map(|&x| x as f64).collect();
+            let want = attention64(&q64, &s64, b, t, nh, hs);
+            for (g, w) in out.iter().zip(&want) {
+                assert!((*g as f64 - w).abs() < 1e-5, "{name} forward {g} vs {w}");
+            }
+            let mut dqkv = vec![0.25f32; qkv.len()]; // accumulates
+            let mut datt = vec![7.0f32; att.len()]; // scratch: overwritten
+            if name == "no dropout" {
+                attention_backward(&mut dqkv, &mut datt, &dout, &qkv, &att, b, t, nh, hs);
+            } else {
+                attention_backward_dropout(
+                    &mut dqkv,
+                    &mut datt,
+                    &dout,
+                    &qkv,
+                    &att,
+                    b,
+                    t,
+                    nh,
+                    hs,
+                    |i| s[i],
+                );
+            }
+            let loss = |x: &[f64]| -> f64 {
+                attention64(x, &s64, b, t, nh, hs)
+                    .iter()
+                    .zip(&dout)
+                    .map(|(o, &d)| o * d as f64)
+                    .sum()
+            };
+            let h = 1e-6;
+            for idx in 0..qkv.len() {
+                let (mut p, mut m) = (q64.clone(), q64.clone());
+                p[idx] += h;
+                m[idx] -= h;
+                let fd = (loss(&p) - loss(&m)) / (2.0 * h);
+                let err = (dqkv[idx] as f64 - 0.25 - fd).abs();
+                assert!(
+                    err < 1e-4,
+                    "{name}: dqkv[{idx}] {} vs {fd}",
+                    dqkv[idx] - 0.25
+                );
+            }
         }
     }
 }

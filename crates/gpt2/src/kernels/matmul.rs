@@ -241,6 +241,116 @@ pub fn matmul_forward_naive(
     }
 }
 
+/// Columns per task when summing the bias gradient (fixed: deterministic order per column).
+const DBIAS_COLS: usize = 64;
+
+/// Backward of [`matmul_forward`] (`y = x·W + b`). Accumulates (`+=`) into dinp, dweight and
+/// dbias; callers zero gradients once per step.
+///
+/// dinp: (N, IC) += dout · Wᵀ; dweight: (IC, OC) += inpᵀ · dout; dbias: (OC) += Σ_rows dout;
+/// dout: (N, OC); inp: (N, IC) the forward input; weight: (IC, OC).
+/// Both products go through [`sgemm`] on transposed strided views (parallel inside `gemm`); the
+/// bias sum is parallel over blocks of columns, each summed over rows in order.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_backward(
+    dinp: &mut [f32],
+    dweight: &mut [f32],
+    dbias: Option<&mut [f32]>,
+    dout: &[f32],
+    inp: &[f32],
+    weight: &[f32],
+    n: usize,
+    ic: usize,
+    oc: usize,
+) {
+    debug_assert_eq!(dinp.len(), n * ic);
+    debug_assert_eq!(dweight.len(), ic * oc);
+    debug_assert_eq!(dout.len(), n * oc);
+    debug_assert_eq!(inp.len(), n * ic);
+    debug_assert_eq!(weight.len(), ic * oc);
+    // dinp (N, IC) += dout (N, OC) · Wᵀ (OC, IC)
+    sgemm(n, ic, oc, dinp, ic, 1, true, dout, oc, 1, weight, 1, oc);
+    // dW (IC, OC) += inpᵀ (IC, N) · dout (N, OC)
+    sgemm(ic, oc, n, dweight, oc, 1, true, inp, 1, ic, dout, oc, 1);
+    if let Some(dbias) = dbias {
+        debug_assert_eq!(dbias.len(), oc);
+        dbias
+            .par_chunks_mut(DBIAS_COLS)
+            .enumerate()
+            .for_each(|(blk, db)| {
+                let (j0, w) = (blk * DBIAS_COLS, db.len());
+                for row in dout.chunks_exact(oc) {
+                    for (g, &d) in db.iter_mut().zip(&row[j0..j0 + w]) {
+                        *g += d;
+                    }
+                }
+            });
+    }
+}
+
+/// Backward of [`matmul_forward_nt`] (the tied lm_head, `logits = x·wteᵀ`). Accumulates.
+///
+/// dinp: (N, C) += dout · w; dw: (V, C) += doutᵀ · inp; dout: (N, V); inp: (N, C); w: (V, C).
+/// dw is where the lm_head's share of the tied `wte` gradient lands.
+pub fn matmul_backward_nt(
+    dinp: &mut [f32],
+    dw: &mut [f32],
+    dout: &[f32],
+    inp: &[f32],
+    w: &[f32],
+    n: usize,
+    c: usize,
+    v: usize,
+) {
+    debug_assert_eq!(dinp.len(), n * c);
+    debug_assert_eq!(dw.len(), v * c);
+    debug_assert_eq!(dout.len(), n * v);
+    debug_assert_eq!(inp.len(), n * c);
+    debug_assert_eq!(w.len(), v * c);
+    // dinp (N, C) += dout (N, V) · w (V, C)
+    sgemm(n, c, v, dinp, c, 1, true, dout, v, 1, w, c, 1);
+    // dw (V, C) += doutᵀ (V, N) · inp (N, C)
+    sgemm(v, c, n, dw, c, 1, true, dout, 1, v, inp, c, 1);
+}
+
+/// Naive f64 reference of [`matmul_backward`], for tests. Accumulates like the fast kernel.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_backward_naive(
+    dinp: &mut [f32],
+    dweight: &mut [f32],
+    dbias: Option<&mut [f32]>,
+    dout: &[f32],
+    inp: &[f32],
+    weight: &[f32],
+    n: usize,
+    ic: usize,
+    oc: usize,
+) {
+    for r in 0..n {
+        for i in 0..ic {
+            let mut s = 0f64;
+            for j in 0..oc {
+                s += dout[r * oc + j] as f64 * weight[i * oc + j] as f64;
+            }
+            dinp[r * ic + i] += s as f32;
+        }
+    }
+    for i in 0..ic {
+        for j in 0..oc {
+            let mut s = 0f64;
+            for r in 0..n {
+                s += inp[r * ic + i] as f64 * dout[r * oc + j] as f64;
+            }
+            dweight[i * oc + j] += s as f32;
+        }
+    }
+    if let Some(dbias) = dbias {
+        for j in 0..oc {
+            dbias[j] += (0..n).map(|r| dout[r * oc + j] as f64).sum::<f64>() as f32;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,5 +431,107 @@ mod tests {
         let one = run(1);
         assert_eq!(one, run(2));
         assert_eq!(one, run(5));
+    }
+
+    #[test]
+    fn matmul_backward_matches_naive_and_finite_differences() {
+        let mut rng = Rng::seed(6);
+        // (N, IC, OC): B 2 × T 5 rows, C 12 → 3C; odd; big enough for the parallel gemm path
+        for &(n, ic, oc) in &[(10, 12, 36), (7, 13, 5), (1, 3, 1), (74, 48, 200)] {
+            let inp = randn(n * ic, &mut rng);
+            let w = randn(ic * oc, &mut rng);
+            let dout = randn(n * oc, &mut rng);
+            // start from non-zero gradients: backward must accumulate
+            let init = |len: usize| vec![0.5f32; len];
+            let (mut di, mut dw, mut db) = (init(n * ic), init(ic * oc), init(oc));
+            matmul_backward(&mut di, &mut dw, Some(&mut db), &dout, &inp, &w, n, ic, oc);
+            let (mut ndi, mut ndw, mut ndb) = (init(n * ic), init(ic * oc), init(oc));
+            matmul_backward_naive(
+                &mut ndi,
+                &mut ndw,
+                Some(&mut ndb),
+                &dout,
+                &inp,
+                &w,
+                n,
+                ic,
+                oc,
+            );
+            let tol = 1e-5 * (n.max(ic).max(oc) as f32).sqrt() * 4.0;
+            assert!(max_diff(&di, &ndi) < tol, "dinp {}", max_diff(&di, &ndi));
+            assert!(max_diff(&dw, &ndw) < tol, "dw {}", max_diff(&dw, &ndw));
+            assert!(max_diff(&db, &ndb) < tol, "db {}", max_diff(&db, &ndb));
+            if n * ic * oc <= 10 * 12 * 36 {
+                // L = Σ (x·W + b) ⊙ dout is linear: central differences in f64 are exact up to
+                // rounding; check a stride of elements of every gradient
+                let loss = |x: &[f64], w: &[f64], b: &[f64]| {
+                    let mut l = 0.0;
+                    for r in 0..n {
+                        for j in 0..oc {
+                            let mut y = b[j];
+                            for i in 0..ic {
+                                y += x[r * ic + i] * w[i * oc + j];
+                            }
+                            l += y * dout[r * oc + j] as f64;
+                        }
+                    }
+                    l
+                };
+                let x64: Vec<f64> = inp.iter().map(|&v| v as f64).collect();
+                let w64: Vec<f64> = w.iter().map(|&v| v as f64).collect();
+                let b64 = vec![0.0f64; oc];
+                let h = 1e-3;
+                for i in (0..n * ic).step_by(3) {
+                    let (mut p, mut m) = (x64.clone(), x64.clone());
+                    p[i] += h;
+                    m[i] -= h;
+                    let fd = (loss(&p, &w64, &b64) - loss(&m, &w64, &b64)) / (2.0 * h);
+                    assert!((di[i] as f64 - 0.5 - fd).abs() < 1e-4, "dinp[{i}]");
+                }
+                for i in (0..ic * oc).step_by(5) {
+                    let (mut p, mut m) = (w64.clone(), w64.clone());
+                    p[i] += h;
+                    m[i] -= h;
+                    let fd = (loss(&x64, &p, &b64) - loss(&x64, &m, &b64)) / (2.0 * h);
+                    assert!((dw[i] as f64 - 0.5 - fd).abs() < 1e-4, "dw[{i}]");
+                }
+                for j in 0..oc {
+                    let (mut p, mut m) = (b64.clone(), b64.clone());
+                    p[j] += h;
+                    m[j] -= h;
+                    let fd = (loss(&x64, &w64, &p) - loss(&x64, &w64, &m)) / (2.0 * h);
+                    assert!((db[j] as f64 - 0.5 - fd).abs() < 1e-4, "db[{j}]");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_nt_backward_matches_naive_on_transposed_weight() {
+        let mut rng = Rng::seed(7);
+        for &(n, c, v) in &[(10, 12, 37), (3, 48, 513)] {
+            let inp = randn(n * c, &mut rng);
+            let w = randn(v * c, &mut rng);
+            let dout = randn(n * v, &mut rng);
+            let mut wt = vec![0.0; c * v];
+            for i in 0..v {
+                for j in 0..c {
+                    wt[j * v + i] = w[i * c + j];
+                }
+            }
+            let (mut di, mut dw) = (vec![0.5f32; n * c], vec![0.5f32; v * c]);
+            matmul_backward_nt(&mut di, &mut dw, &dout, &inp, &w, n, c, v);
+            // the same layer as a Conv1D with weight wᵀ (C, V): dW there is dwᵀ here
+            let (mut ndi, mut ndwt) = (vec![0.5f32; n * c], vec![0.5f32; c * v]);
+            matmul_backward_naive(&mut ndi, &mut ndwt, None, &dout, &inp, &wt, n, c, v);
+            let mut ndw = vec![0.0; v * c];
+            for i in 0..v {
+                for j in 0..c {
+                    ndw[i * c + j] = ndwt[j * v + i];
+                }
+            }
+            assert!(max_diff(&di, &ndi) < 1e-4, "dinp {}", max_diff(&di, &ndi));
+            assert!(max_diff(&dw, &ndw) < 1e-4, "dw {}", max_diff(&dw, &ndw));
+        }
     }
 }
