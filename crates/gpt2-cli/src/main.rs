@@ -34,6 +34,8 @@ enum Cmd {
     Bench(cmd::bench::Args),
     /// Tokenize text files into train.bin / val.bin token shards.
     Prepare(cmd::prepare::Args),
+    /// Rewrite a checkpoint with another storage dtype (f32, f16, bf16).
+    Convert(cmd::convert::Args),
     /// Pre-train or fine-tune a model.
     Train(cmd::train::Args),
     /// Mean loss and perplexity of a model on a token shard.
@@ -60,6 +62,7 @@ fn main() {
         Cmd::Detokenize(a) => cmd::tokenize::run_detokenize(a),
         Cmd::Bench(a) => cmd::bench::run(a),
         Cmd::Prepare(a) => cmd::prepare::run(a),
+        Cmd::Convert(a) => cmd::convert::run(a),
         Cmd::Train(a) => cmd::train::run(a),
         Cmd::Eval(a) => cmd::eval::run(a),
         Cmd::Serve(a) => cmd::serve::run(a),

@@ -37,7 +37,6 @@
 //! Non-goals: several shards per split, and per-rank sharding for data-parallel training.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -384,25 +383,26 @@ pub fn write_shard(path: &Path, tokens: &[u32]) -> Result<(), DataError> {
     for &id in tokens {
         buf.extend_from_slice(&(id as u16).to_le_bytes());
     }
-    write_atomic(path, &buf).map_err(|(p, source)| DataError::Io {
+    write_atomic(path, |tmp| std::fs::write(tmp, &buf)).map_err(|(p, source)| DataError::Io {
         path: p.display().to_string(),
         source,
     })
 }
 
-/// Writes `bytes` to `path` through a synced temporary file beside it and a rename; the temporary
-/// file is removed on failure. The error carries the path that failed.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), (PathBuf, std::io::Error)> {
+/// Writes `path` through `write(tmp)` on a temporary file beside it (`.{name}.tmp.{pid}`), syncs
+/// it and renames it over `path`; the temporary file is removed on failure. The error carries the
+/// path that failed. Shared by the shard writer and [`crate::trainer`].
+pub(crate) fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> Result<(), (PathBuf, std::io::Error)> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
-    let result = File::create(&tmp)
-        .and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_all()
-        })
+    let result = write(&tmp)
+        .and_then(|()| File::open(&tmp)?.sync_all())
         .map_err(|e| (tmp.clone(), e))
         .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| (path.to_path_buf(), e)));
     if result.is_err() {
@@ -456,8 +456,8 @@ pub struct DataLoader {
 impl DataLoader {
     /// A loader of (B, T) = (`b`, `t`) micro-batches from `shard`, positioned at its start.
     ///
-    /// Errors: [`DataError::TooShort`] when N < B·T + 1; [`DataError::Unwritable`] is never
-    /// returned; a shard with more than 2³² windows is rejected as [`DataError::Corrupt`].
+    /// Errors: [`DataError::TooShort`] when N < B·T + 1; [`DataError::BadState`] for B or T = 0;
+    /// [`DataError::Corrupt`] for a shard of more than 2³² windows.
     pub fn new(shard: Shard, b: usize, t: usize, order: Order) -> Result<Self, DataError> {
         if b == 0 || t == 0 {
             return Err(DataError::BadState {
@@ -623,7 +623,10 @@ impl DataLoader {
 pub fn split_for_bpe(text: &str, max_bytes: usize) -> Vec<&str> {
     let len = text.len();
     // `None` (no character) counts as whitespace: never cut at the very start or end.
-    let is_ws = |c: Option<char>| c.map_or(true, char::is_whitespace);
+    let is_ws = |c: Option<char>| match c {
+        Some(c) => c.is_whitespace(),
+        None => true,
+    };
     let mut pieces = Vec::new();
     let mut start = 0;
     while start < len {

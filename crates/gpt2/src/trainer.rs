@@ -572,24 +572,15 @@ fn read_optimizer(path: &Path, params: &Params, t: u64) -> Result<AdamW, String>
     Ok(opt)
 }
 
-/// Writes `path` through `write(tmp)` on a temporary file beside it, syncs and renames it.
+/// [`crate::data::write_atomic`] with the error as a [`TrainError::Io`].
 fn write_atomic_with(
     path: &Path,
     write: impl FnOnce(&Path) -> std::io::Result<()>,
 ) -> Result<(), TrainError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
-    let result = write(&tmp)
-        .and_then(|()| File::open(&tmp)?.sync_all())
-        .map_err(io_err(&tmp))
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(io_err(path)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::data::write_atomic(path, write).map_err(|(p, source)| TrainError::Io {
+        path: p.display().to_string(),
+        source,
+    })
 }
 
 /// Writes weights, moments and state into `dir` (which must exist).
@@ -852,7 +843,9 @@ pub fn train(
     let (mut opt, start_step) = match resumed {
         Some((opt, state)) => {
             loader.restore(&state.data)?;
-            let _ = state.dropout_rng;
+            dropout_rng = Rng {
+                s: state.dropout_rng,
+            };
             (opt, state.step)
         }
         None => (AdamW::new(params.data.len()), 0),

@@ -34,7 +34,7 @@ pub const MAX_STOP: usize = 4;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompletionRequest {
-    /// Echoed back; any name is accepted (one model is served).
+    /// Any name is accepted (one model is served, and responses name it).
     pub model: Option<String>,
     /// A string, an array of strings, an array of token ids, or an array of such arrays.
     pub prompt: Option<Value>,
@@ -48,7 +48,7 @@ pub struct CompletionRequest {
     pub n: Option<i64>,
     /// A string or up to 4 strings; the text is cut before the first one that appears.
     pub stop: Option<Value>,
-    /// Makes sampling reproducible: choice `i` uses `sample_seed(seed, i)`.
+    /// Makes sampling reproducible: sample j of each prompt uses `sample_seed(seed, j)`.
     pub seed: Option<i64>,
     /// Server-sent events, one per token, then `data: [DONE]`.
     pub stream: Option<bool>,
@@ -109,8 +109,6 @@ pub struct PromptIn {
 /// A validated completion request.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// The model name to report.
-    pub model: Option<String>,
     /// Prompts; choice `p·n + j` is sample j of prompt p.
     pub prompts: Vec<PromptIn>,
     /// Choices per prompt.
@@ -293,10 +291,18 @@ impl CompletionRequest {
     /// Errors: a 400 naming the field for each out-of-range value, unsupported option, token id
     /// ≥ V, too many choices, or a prompt longer than the context (code `context_length_exceeded`).
     pub fn validate(self, limits: &Limits, tok: &Tokenizer) -> Result<Plan, ApiError> {
+        // One model is served: any `model` name is accepted and responses give the served name.
+        let _ = self.model;
         let echo = self.echo.unwrap_or(false);
         let max_tokens = match self.max_tokens {
             None => DEFAULT_MAX_TOKENS.min(limits.max_tokens),
             Some(0) if echo => 0,
+            Some(0) => {
+                return Err(ApiError::field(
+                    "max_tokens",
+                    format!("`max_tokens` must be an integer in [1, {}], got 0 (0 is allowed only with `echo: true`)", limits.max_tokens),
+                ))
+            }
             Some(m) => int_in("max_tokens", m, 1, limits.max_tokens as i64)? as usize,
         };
         let temperature = self
@@ -401,7 +407,6 @@ impl CompletionRequest {
             top_logprobs: logprobs.unwrap_or(0),
         };
         Ok(Plan {
-            model: self.model,
             prompts,
             n,
             opts,

@@ -45,14 +45,15 @@ pub async fn completions(State(app): State<Arc<App>>, body: Body) -> Result<Resp
             .unwrap_or_default(),
     ));
     let mut seqs = Vec::with_capacity(plan.choices());
-    for (p, prompt) in plan.prompts.iter().enumerate() {
+    // Choice p·n + j is sample j of prompt p, seeded `sample_seed(seed, j)`: each prompt of an
+    // array samples as if sent alone, and sample j matches `gpt2 generate --num-samples`.
+    for prompt in &plan.prompts {
         for j in 0..plan.n {
-            let choice = p * plan.n + j;
             let seq = Sequence::new(
                 &app.model,
                 &prompt.ids,
                 &plan.opts,
-                sample_seed(plan.opts.seed, choice),
+                sample_seed(plan.opts.seed, j),
             )
             .and_then(|s| s.with_penalties(plan.penalties))
             .map_err(|e| ApiError::invalid(None, e.to_string()))?;
@@ -100,8 +101,7 @@ pub async fn completions(State(app): State<Arc<App>>, body: Body) -> Result<Resp
             "the server is shutting down",
         ),
     })?;
-    let model_name = plan.model.clone().unwrap_or_else(|| app.model_name.clone());
-    let acc = Accumulator::new(&app, plan, model_name, usage_prompt, prompt_scores);
+    let acc = Accumulator::new(&app, plan, app.model_name.clone(), usage_prompt, prompt_scores);
     let mut res = if acc.plan.stream {
         Sse::new(sse_stream(acc, rx, app.request_timeout)).into_response()
     } else {

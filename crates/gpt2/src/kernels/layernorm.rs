@@ -19,6 +19,7 @@ pub fn layernorm_forward(
     debug_assert_eq!(out.len(), n * c);
     debug_assert_eq!(inp.len(), n * c);
     debug_assert!(mean.len() == n && rstd.len() == n);
+    #[allow(clippy::type_complexity)]
     let work = |((o, x), (m, r)): ((&mut [f32], &[f32]), (&mut f32, &mut f32))| {
         let mu = x.iter().map(|&v| v as f64).sum::<f64>() / c as f64;
         let var = x
@@ -238,13 +239,9 @@ mod tests {
                 (loss64(&xp, &wp, &bp, &dout, n, c) - loss64(&xm, &wm, &bm, &dout, n, c))
                     / (2.0 * h)
             };
-            for i in 0..n * c {
+            for (i, &got) in dinp.iter().enumerate() {
                 let want = 0.5 + fd(0, i);
-                assert!(
-                    (dinp[i] as f64 - want).abs() < 1e-4,
-                    "dinp[{i}] {} vs {want}",
-                    dinp[i]
-                );
+                assert!((got as f64 - want).abs() < 1e-4, "dinp[{i}] {got} vs {want}");
             }
             for j in 0..c {
                 let want = 0.25 + fd(1, j);

@@ -54,6 +54,28 @@ pub fn sgemm(
     }
     assert!(last(m, k, a_rs, a_cs) < a.len(), "sgemm: a too small");
     assert!(last(k, n, b_rs, b_cs) < b.len(), "sgemm: b too small");
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: as for gemm below; the CPU has AVX-512F.
+        unsafe {
+            avx512::sgemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                dst_rs,
+                dst_cs,
+                accumulate,
+                a.as_ptr(),
+                a_rs,
+                a_cs,
+                b.as_ptr(),
+                b_rs,
+                b_cs,
+            );
+        }
+        return;
+    }
     let threads = rayon::current_num_threads();
     let par = if threads > 1 && m * n * k > 64 * 64 * 64 {
         gemm::Parallelism::Rayon(threads)
@@ -347,6 +369,250 @@ pub fn matmul_backward_naive(
     if let Some(dbias) = dbias {
         for j in 0..oc {
             dbias[j] += (0..n).map(|r| dout[r * oc + j] as f64).sum::<f64>() as f32;
+        }
+    }
+}
+
+/// A packed SGEMM with an AVX-512 micro-kernel (BLIS loop structure; Goto & van de Geijn 2008),
+/// used by [`sgemm`] when the CPU has AVX-512F: the `gemm` crate only uses AVX-512 on nightly Rust,
+/// and on AVX-512 machines (e.g. Zen 4/5) this roughly doubles the FLOP rate of training.
+///
+/// C tiles of MR × NR = 8 × 48 are computed by a register-blocked kernel (24 zmm accumulators)
+/// from A and B panels packed into k-major strips (KC deep). Parallel over independent column
+/// (or row) chunks of C, each with its own thread-local packing buffers; every element of C is
+/// computed by one task with a fixed k order, so results do not depend on the thread count.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+    use std::cell::RefCell;
+
+    use rayon::prelude::*;
+
+    const MR: usize = 8;
+    const NR: usize = 48;
+    const KC: usize = 256;
+    const MC: usize = 128;
+    /// Widest column (or row) chunk per task.
+    const CHUNK_MAX: usize = 2048;
+
+    thread_local! {
+        /// (packed A block, packed B panel) of the current worker thread.
+        static PACK: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn available() -> bool {
+        is_x86_feature_detected!("avx512f")
+    }
+
+    /// A strided read-only matrix view.
+    #[derive(Clone, Copy)]
+    struct View {
+        ptr: *const f32,
+        rs: usize,
+        cs: usize,
+    }
+    /// The destination: tasks write disjoint tiles through it.
+    #[derive(Clone, Copy)]
+    struct Dst {
+        ptr: *mut f32,
+        rs: usize,
+        cs: usize,
+    }
+    // SAFETY: the views are only read; Dst is written by tasks whose tiles are disjoint.
+    unsafe impl Send for View {}
+    unsafe impl Sync for View {}
+    unsafe impl Send for Dst {}
+    unsafe impl Sync for Dst {}
+
+    /// `dst (m, n) = [dst +] a (m, k) · b (k, n)` on strided views (as [`super::sgemm`]).
+    ///
+    /// # Safety
+    /// The caller guarantees every addressed element is in bounds (super::sgemm asserts it),
+    /// that dst does not alias a or b, m, n, k > 0, and that the CPU has AVX-512F.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn sgemm(
+        m: usize,
+        n: usize,
+        k: usize,
+        dst: *mut f32,
+        dst_rs: usize,
+        dst_cs: usize,
+        accumulate: bool,
+        a: *const f32,
+        a_rs: usize,
+        a_cs: usize,
+        b: *const f32,
+        b_rs: usize,
+        b_cs: usize,
+    ) {
+        let (a, b) = (View { ptr: a, rs: a_rs, cs: a_cs }, View { ptr: b, rs: b_rs, cs: b_cs });
+        let c = Dst { ptr: dst, rs: dst_rs, cs: dst_cs };
+        let threads = rayon::current_num_threads();
+        let parallel = threads > 1 && m * n * k > 64 * 64 * 64;
+        // split the longer side of C into chunks: ≥ 4 tasks per thread when large enough
+        let split_cols = n >= m;
+        let (len, align) = if split_cols { (n, NR) } else { (m, MR) };
+        let want = if parallel { len.div_ceil(4 * threads) } else { len };
+        let chunk = want.div_ceil(align).max(4) * align;
+        let chunk = chunk.min(CHUNK_MAX.div_ceil(align) * align);
+        let tasks = len.div_ceil(chunk);
+        let run = |t: usize| {
+            let (s, e) = (t * chunk, ((t + 1) * chunk).min(len));
+            // SAFETY: tile (rows × cols) of task t is disjoint from every other task's.
+            unsafe {
+                if split_cols {
+                    block(0, m, s, e, k, c, accumulate, a, b);
+                } else {
+                    block(s, e, 0, n, k, c, accumulate, a, b);
+                }
+            }
+        };
+        if parallel && tasks > 1 {
+            (0..tasks).into_par_iter().for_each(run);
+        } else {
+            (0..tasks).for_each(run);
+        }
+    }
+
+    /// C[i0..i1, j0..j1] (+)= A[i0..i1, :] · B[:, j0..j1], sequentially, packing as BLIS.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn block(
+        i0: usize,
+        i1: usize,
+        j0: usize,
+        j1: usize,
+        k: usize,
+        c: Dst,
+        accumulate: bool,
+        a: View,
+        b: View,
+    ) {
+        PACK.with(|p| {
+            let mut p = p.borrow_mut();
+            let (ap, bp) = &mut *p;
+            let nw = j1 - j0;
+            let nstrips = nw.div_ceil(NR);
+            let need_b = nstrips * NR * KC;
+            if bp.len() < need_b {
+                bp.resize(need_b, 0.0);
+            }
+            if ap.len() < MC * KC {
+                ap.resize(MC * KC, 0.0);
+            }
+            let mut pc = 0;
+            while pc < k {
+                let kc = KC.min(k - pc);
+                let load_c = accumulate || pc > 0;
+                pack_b(bp, b, pc, kc, j0, nw);
+                let mut ic = i0;
+                while ic < i1 {
+                    let mc = MC.min(i1 - ic);
+                    pack_a(ap, a, ic, mc, pc, kc);
+                    for js in 0..nstrips {
+                        let jj = j0 + js * NR;
+                        let nr = NR.min(j1 - jj);
+                        let bs = bp.as_ptr().add(js * NR * kc);
+                        for is in 0..mc.div_ceil(MR) {
+                            let ii = ic + is * MR;
+                            let mr = MR.min(ic + mc - ii);
+                            let as_ = ap.as_ptr().add(is * MR * kc);
+                            let cp = c.ptr.add(ii * c.rs + jj * c.cs);
+                            if mr == MR && nr == NR && c.cs == 1 {
+                                kernel(kc, as_, bs, cp, c.rs, load_c);
+                            } else {
+                                let mut tmp = [0f32; MR * NR];
+                                kernel(kc, as_, bs, tmp.as_mut_ptr(), NR, false);
+                                for i in 0..mr {
+                                    for j in 0..nr {
+                                        let d = cp.add(i * c.rs + j * c.cs);
+                                        let v = tmp[i * NR + j];
+                                        *d = if load_c { *d + v } else { v };
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    ic += mc;
+                }
+                pc += kc;
+            }
+        });
+    }
+
+    /// Packs A[i0..i0+mc, p0..p0+kc] into strips of MR rows, k-major, zero-padded.
+    unsafe fn pack_a(ap: &mut [f32], a: View, i0: usize, mc: usize, p0: usize, kc: usize) {
+        for s in 0..mc.div_ceil(MR) {
+            let dst = &mut ap[s * MR * kc..(s + 1) * MR * kc];
+            let rows = MR.min(mc - s * MR);
+            for i in 0..MR {
+                if i >= rows {
+                    for p in 0..kc {
+                        dst[p * MR + i] = 0.0;
+                    }
+                    continue;
+                }
+                let src = a.ptr.add((i0 + s * MR + i) * a.rs + p0 * a.cs);
+                for p in 0..kc {
+                    dst[p * MR + i] = *src.add(p * a.cs);
+                }
+            }
+        }
+    }
+
+    /// Packs B[p0..p0+kc, j0..j0+nw] into strips of NR columns, k-major, zero-padded.
+    unsafe fn pack_b(bp: &mut [f32], b: View, p0: usize, kc: usize, j0: usize, nw: usize) {
+        for s in 0..nw.div_ceil(NR) {
+            let dst = &mut bp[s * NR * kc..(s + 1) * NR * kc];
+            let cols = NR.min(nw - s * NR);
+            if b.cs == 1 {
+                for p in 0..kc {
+                    let src = b.ptr.add((p0 + p) * b.rs + j0 + s * NR);
+                    let row = &mut dst[p * NR..(p + 1) * NR];
+                    std::ptr::copy_nonoverlapping(src, row.as_mut_ptr(), cols);
+                    row[cols..].fill(0.0);
+                }
+            } else {
+                for j in 0..NR {
+                    if j >= cols {
+                        for p in 0..kc {
+                            dst[p * NR + j] = 0.0;
+                        }
+                        continue;
+                    }
+                    let src = b.ptr.add(p0 * b.rs + (j0 + s * NR + j) * b.cs);
+                    for p in 0..kc {
+                        dst[p * NR + j] = *src.add(p * b.rs);
+                    }
+                }
+            }
+        }
+    }
+
+    /// C (MR × NR, row stride rs_c, unit column stride) (+)= a strip (kc × MR) · b strip (kc × NR).
+    #[target_feature(enable = "avx512f")]
+    unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, c: *mut f32, rs_c: usize, load_c: bool) {
+        let mut acc = [[_mm512_setzero_ps(); 3]; MR];
+        for p in 0..kc {
+            let bp = b.add(p * NR);
+            let b0 = _mm512_loadu_ps(bp);
+            let b1 = _mm512_loadu_ps(bp.add(16));
+            let b2 = _mm512_loadu_ps(bp.add(32));
+            let ap = a.add(p * MR);
+            for (i, row) in acc.iter_mut().enumerate() {
+                let ai = _mm512_set1_ps(*ap.add(i));
+                row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
+                row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
+                row[2] = _mm512_fmadd_ps(ai, b2, row[2]);
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            let cp = c.add(i * rs_c);
+            for (l, &v) in row.iter().enumerate() {
+                let d = cp.add(16 * l);
+                let v = if load_c { _mm512_add_ps(_mm512_loadu_ps(d), v) } else { v };
+                _mm512_storeu_ps(d, v);
+            }
         }
     }
 }

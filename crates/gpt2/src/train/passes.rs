@@ -111,7 +111,9 @@ pub fn forward(
         *resid_attn_drop = site(cfg.resid_pdrop);
         dropout_forward(proj, *resid_attn_drop);
         residual_forward(resid2, x, proj);
-        layernorm_forward(ln_2, ln_2_mean, ln_2_rstd, resid2, w.ln_2_w, w.ln_2_b, n, c, eps);
+        layernorm_forward(
+            ln_2, ln_2_mean, ln_2_rstd, resid2, w.ln_2_w, w.ln_2_b, n, c, eps,
+        );
         matmul_forward(fc, ln_2, w.c_fc_w, Some(w.c_fc_b), n, c, 4 * c);
         gelu_forward(fc_gelu, fc);
         matmul_forward(proj, fc_gelu, w.mlp_proj_w, Some(w.mlp_proj_b), n, 4 * c, c);
@@ -178,23 +180,51 @@ pub fn backward(
     matmul_backward_nt(dln, g.wte, dlogits, ln_f, p.wte, n, c, v);
     let x: &[f32] = layers.last().map_or(&encoded[..], |a| &a.resid3);
     dresid.fill(0.0);
-    layernorm_backward(dresid, g.ln_f_w, g.ln_f_b, dln, x, p.ln_f_w, ln_f_mean, ln_f_rstd, n, c);
+    layernorm_backward(
+        dresid, g.ln_f_w, g.ln_f_b, dln, x, p.ln_f_w, ln_f_mean, ln_f_rstd, n, c,
+    );
     for l in (0..cfg.n_layer).rev() {
         let (w, gw) = (&p.h[l], &mut g.h[l]);
         let la = &layers[l];
-        let x: &[f32] = if l == 0 { encoded } else { &layers[l - 1].resid3 };
+        let x: &[f32] = if l == 0 {
+            encoded
+        } else {
+            &layers[l - 1].resid3
+        };
         // resid3 = resid2 + dropout(proj): dresid passes through unchanged as d resid2
         dproj.fill(0.0);
         dropout_backward(dproj, dresid, la.resid_mlp_drop);
         dfc_gelu.fill(0.0);
         let (dw, db) = (&mut *gw.mlp_proj_w, Some(&mut *gw.mlp_proj_b));
-        matmul_backward(dfc_gelu, dw, db, dproj, &la.fc_gelu, w.mlp_proj_w, n, 4 * c, c);
+        matmul_backward(
+            dfc_gelu,
+            dw,
+            db,
+            dproj,
+            &la.fc_gelu,
+            w.mlp_proj_w,
+            n,
+            4 * c,
+            c,
+        );
         dfc.fill(0.0);
         gelu_backward(dfc, &la.fc, dfc_gelu);
         dln.fill(0.0);
-        matmul_backward(dln, gw.c_fc_w, Some(gw.c_fc_b), dfc, &la.ln_2, w.c_fc_w, n, c, 4 * c);
+        matmul_backward(
+            dln,
+            gw.c_fc_w,
+            Some(gw.c_fc_b),
+            dfc,
+            &la.ln_2,
+            w.c_fc_w,
+            n,
+            c,
+            4 * c,
+        );
         let (m, r) = (&la.ln_2_mean, &la.ln_2_rstd);
-        layernorm_backward(dresid, gw.ln_2_w, gw.ln_2_b, dln, &la.resid2, w.ln_2_w, m, r, n, c);
+        layernorm_backward(
+            dresid, gw.ln_2_w, gw.ln_2_b, dln, &la.resid2, w.ln_2_w, m, r, n, c,
+        );
         // resid2 = x + dropout(proj): dresid passes through unchanged as d x
         dproj.fill(0.0);
         dropout_backward(dproj, dresid, la.resid_attn_drop);
@@ -286,7 +316,11 @@ mod tests {
             let h = 3e-3;
             let fd = (loss_at(1.0, h) - loss_at(-1.0, h)) / (2.0 * h);
             let err = (fd - norm).abs() / norm;
-            assert!(err < 5e-3, "p {pdrop} {}: fd {fd} vs ‖g‖ {norm} ({err:.1e})", s.name);
+            assert!(
+                err < 5e-3,
+                "p {pdrop} {}: fd {fd} vs ‖g‖ {norm} ({err:.1e})",
+                s.name
+            );
         }
     }
 

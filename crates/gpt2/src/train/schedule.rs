@@ -18,8 +18,8 @@ pub enum LrSchedule {
 
 /// The learning rate of step `step` (counted from 0) of `total_steps`, for base rate `lr`:
 ///
-/// - [`LrSchedule::Constant`]: `lr`;
-/// - [`LrSchedule::Cosine`]: `s < warmup → lr·(s+1)/warmup`; else
+/// - constant ([`LrSchedule::Constant`]): `lr`;
+/// - cosine ([`LrSchedule::Cosine`]): `s < warmup → lr·(s+1)/warmup`; else
 ///   `min_lr + ½(1 + cos(π·(s − warmup)/(total − warmup)))·(lr − min_lr)`, with the progress
 ///   clamped to 1 (steps past the end stay at `min_lr`). Computed in f64.
 pub fn lr_at(schedule: &LrSchedule, lr: f32, step: usize, total_steps: usize) -> f32 {
