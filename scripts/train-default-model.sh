@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the default model models/gpt2-shakespeare from the text, end to end, with the
 # project's own commands only (gpt2 prepare, gpt2 train, gpt2 eval, gpt2 convert).
-#   scripts/train-default-model.sh [RUN_DIR]      # about 40-60 minutes on 2 cores
+#   scripts/train-default-model.sh [RUN_DIR]      # about 60 minutes on 2 cores
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${1:-/tmp/gpt2-shakespeare-run}
@@ -15,10 +15,10 @@ $gpt2 prepare --input data/tinyshakespeare.txt --out "$run/data" --val-fraction 
 # 2. train: GPT-2 architecture, 6 layers, 6 heads, 192 wide, 256 positions (12.3M parameters)
 $gpt2 train --threads 2 --data "$run/data" --out "$run/train" \
   --preset gpt2 --n-layer 6 --n-head 6 --n-embd 192 --n-ctx 256 \
-  --batch-size 8 --seq-len 256 --grad-accum 1 --steps 1500 \
-  --lr 1e-3 --lr-schedule cosine --warmup 100 --min-lr 1e-4 \
+  --batch-size 8 --seq-len 256 --grad-accum 1 --steps 1000 \
+  --lr 1e-3 --lr-schedule cosine --warmup 60 --min-lr 1e-4 \
   --weight-decay 0.1 --beta1 0.9 --beta2 0.95 --eps 1e-8 --grad-clip 1.0 --dropout 0.2 \
-  --eval-every 100 --eval-steps 16 --sample-every 250 --save-every 100 --keep-checkpoints 20 \
+  --eval-every 100 --eval-steps 16 --sample-every 250 --save-every 100 --keep-checkpoints 12 \
   --seed 1337
 
 # 3. ship: f16 weights, metrics, loss plot

@@ -1,31 +1,51 @@
 //! Helpers shared by subcommands: model loading from `--model`, id lists, reading text files.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context};
 
-/// Where the default model lives: `$GPT2_DEFAULT_MODEL`, else the repository's
-/// `models/gpt2-shakespeare` (located from this binary's build-time source path).
-pub fn default_model_dir() -> Option<PathBuf> {
+/// The name the default model is known by in messages and in `/v1/models`.
+pub const DEFAULT_MODEL_NAME: &str = "gpt2-shakespeare";
+
+/// The default model's config.json and model.safetensors, embedded at build time from
+/// `models/gpt2-shakespeare` (see build.rs).
+#[cfg(default_model)]
+const DEFAULT_MODEL: Option<(&str, &[u8])> = Some((
+    include_str!("../../../models/gpt2-shakespeare/config.json"),
+    include_bytes!("../../../models/gpt2-shakespeare/model.safetensors"),
+));
+#[cfg(not(default_model))]
+const DEFAULT_MODEL: Option<(&str, &[u8])> = None;
+
+/// The default model's folder on disk, if there is one: `$GPT2_DEFAULT_MODEL`, else the
+/// repository's `models/gpt2-shakespeare` (located from this binary's build-time source path).
+/// [`load_model`] does not need it (the model is embedded); it is for commands that want files.
+pub fn default_model_dir() -> Option<std::path::PathBuf> {
     if let Ok(p) = std::env::var("GPT2_DEFAULT_MODEL") {
-        return Some(PathBuf::from(p));
+        return Some(p.into());
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/gpt2-shakespeare");
     repo.join("config.json").exists().then_some(repo)
 }
 
-/// Loads the model named by `--model`: a local folder or a Hugging Face hub id; with no `--model`,
-/// the default model that ships with the project.
+/// Loads the model named by `--model`: a local folder or a Hugging Face hub id. With no `--model`:
+/// the folder in `$GPT2_DEFAULT_MODEL` if set, else the small Shakespeare model embedded in this
+/// binary (so it works from any directory, offline).
 pub fn load_model(model: Option<&str>) -> anyhow::Result<gpt2::Model> {
-    let dir = match model {
-        Some(m) => gpt2::hub::resolve(m, &gpt2::hub::HubOptions::default()).with_context(|| format!("--model {m}"))?,
-        None => match default_model_dir() {
-            Some(d) => d,
-            None => bail!("no --model given and the default model (models/gpt2-shakespeare) was not found; pass --model FOLDER_OR_HUB_ID"),
+    let model = match model {
+        Some(m) => Some(m.to_string()),
+        None => std::env::var("GPT2_DEFAULT_MODEL").ok(),
+    };
+    let params = match model {
+        Some(m) => {
+            let dir = gpt2::hub::resolve(&m, &gpt2::hub::HubOptions::default()).with_context(|| format!("--model {m}"))?;
+            gpt2::checkpoint::load(&dir).with_context(|| format!("loading model from {}", dir.display()))?
+        }
+        None => match DEFAULT_MODEL {
+            Some((config, weights)) => gpt2::checkpoint::load_from_memory(config, weights, "embedded models/gpt2-shakespeare")?,
+            None => bail!("no --model given and this binary was built without the default model (models/gpt2-shakespeare); pass --model FOLDER_OR_HUB_ID"),
         },
     };
-    let params = gpt2::checkpoint::load(&dir)
-        .with_context(|| format!("loading model from {}", dir.display()))?;
     Ok(gpt2::Model::new(params))
 }
 

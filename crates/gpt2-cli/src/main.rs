@@ -40,6 +40,9 @@ enum Cmd {
     Train(cmd::train::Args),
     /// Mean loss and perplexity of a model on a token shard.
     Eval(cmd::eval::Args),
+    /// What a model is made of: config, parameters per tensor, bytes, FLOPs per token, training
+    /// memory; or one attention head's pattern on a text (--attention).
+    Inspect(cmd::inspect::Args),
     /// OpenAI-compatible HTTP server (/v1/completions) with continuous batching and a playground.
     Serve(cmd::serve::Args),
 }
@@ -65,6 +68,7 @@ fn main() {
         Cmd::Convert(a) => cmd::convert::run(a),
         Cmd::Train(a) => cmd::train::run(a),
         Cmd::Eval(a) => cmd::eval::run(a),
+        Cmd::Inspect(a) => cmd::inspect::run(a),
         Cmd::Serve(a) => cmd::serve::run(a),
     };
     if let Err(e) = result {

@@ -31,7 +31,13 @@ fn rand_model() -> PathBuf {
     DIR.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-rand-l2-c64-t512");
         if !dir.join("model.safetensors").exists() {
-            let cfg = gpt2::Gpt2Config { n_layer: 2, n_head: 4, n_embd: 64, n_positions: 512, ..gpt2::Gpt2Config::gpt2() };
+            let cfg = gpt2::Gpt2Config {
+                n_layer: 2,
+                n_head: 4,
+                n_embd: 64,
+                n_positions: 512,
+                ..gpt2::Gpt2Config::gpt2()
+            };
             let params = gpt2::Params::init_gpt2(&cfg, &mut gpt2::Rng::seed(7));
             let tmp = dir.with_extension(format!("tmp{}", std::process::id()));
             gpt2::checkpoint::save(&params, &tmp, Default::default()).expect("save random model");
@@ -68,7 +74,12 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
+                    let _ = tx.send(
+                        rest.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string(),
+                    );
                 }
                 log2.lock().unwrap().push(line);
             }
@@ -77,7 +88,10 @@ impl Server {
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();
-                panic!("server did not start; log:\n{}", log.lock().unwrap().join("\n"));
+                panic!(
+                    "server did not start; log:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
             }
         };
         Server { child, addr, log }
@@ -92,8 +106,16 @@ impl Server {
     }
 
     /// (status, content-type, body) of a request with optional headers.
-    fn call(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> (u16, String, String) {
-        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build();
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, String) {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(60))
+            .build();
         let mut req = agent.request(method, &self.url(path));
         for (k, v) in headers {
             req = req.set(k, v);
@@ -114,12 +136,18 @@ impl Server {
 
     fn get(&self, path: &str) -> (u16, Value) {
         let (s, _, b) = self.call("GET", path, None, &[]);
-        (s, serde_json::from_str(&b).unwrap_or_else(|e| panic!("GET {path}: {e}: {b}")))
+        (
+            s,
+            serde_json::from_str(&b).unwrap_or_else(|e| panic!("GET {path}: {e}: {b}")),
+        )
     }
 
     fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         let (s, _, b) = self.call("POST", path, Some(&body.to_string()), &[]);
-        (s, serde_json::from_str(&b).unwrap_or_else(|e| panic!("POST {path}: {e}: {b}")))
+        (
+            s,
+            serde_json::from_str(&b).unwrap_or_else(|e| panic!("POST {path}: {e}: {b}")),
+        )
     }
 
     /// A completion that must succeed.
@@ -154,13 +182,26 @@ fn sse_data(body: &str) -> Vec<String> {
 }
 
 /// Streams a completion; returns (text per choice, finish reason per choice, token chunks per choice, usage).
-fn stream_completion(srv: &Server, body: &Value, choices: usize) -> (Vec<String>, Vec<String>, Vec<usize>, Option<Value>) {
+fn stream_completion(
+    srv: &Server,
+    body: &Value,
+    choices: usize,
+) -> (Vec<String>, Vec<String>, Vec<usize>, Option<Value>) {
     let (s, ctype, raw) = srv.call("POST", "/v1/completions", Some(&body.to_string()), &[]);
     assert_eq!(s, 200, "{raw}");
     assert!(ctype.starts_with("text/event-stream"), "{ctype}");
     let events = sse_data(&raw);
-    assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "stream must end with [DONE]: {raw}");
-    let (mut text, mut finish, mut chunks, mut usage) = (vec![String::new(); choices], vec![String::new(); choices], vec![0; choices], None);
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("[DONE]"),
+        "stream must end with [DONE]: {raw}"
+    );
+    let (mut text, mut finish, mut chunks, mut usage) = (
+        vec![String::new(); choices],
+        vec![String::new(); choices],
+        vec![0; choices],
+        None,
+    );
     let mut ids = std::collections::HashSet::new();
     for e in &events[..events.len() - 1] {
         let v: Value = serde_json::from_str(e).unwrap_or_else(|err| panic!("{err}: {e}"));
@@ -194,16 +235,25 @@ fn text_of(v: &Value, i: usize) -> String {
 
 fn assert_openai_error(v: &Value, what: &str) {
     let e = &v["error"];
-    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {v}");
+    assert!(
+        e["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{what}: {v}"
+    );
     assert!(e["type"].is_string(), "{what}: {v}");
-    assert!(e.get("param").is_some() && e.get("code").is_some(), "{what}: {v}");
+    assert!(
+        e.get("param").is_some() && e.get("code").is_some(),
+        "{what}: {v}"
+    );
 }
 
 #[test]
 fn endpoints_health_models_tokenize_playground() {
     let srv = Server::start(&tiny(), &[]);
     let (s, h) = srv.get("/health");
-    assert_eq!((s, h["status"].as_str(), h["n_ctx"].as_u64()), (200, Some("ok"), Some(37)));
+    assert_eq!(
+        (s, h["status"].as_str(), h["n_ctx"].as_u64()),
+        (200, Some("ok"), Some(37))
+    );
     let (s, m) = srv.get("/v1/models");
     assert_eq!(s, 200);
     assert_eq!(m["object"], "list");
@@ -217,7 +267,10 @@ fn endpoints_health_models_tokenize_playground() {
 
     let (s, t) = srv.post("/tokenize", &json!({"text": "Hello world"}));
     assert_eq!((s, t["tokens"].clone()), (200, json!([15496, 995])));
-    let (_, t) = srv.post("/tokenize", &json!({"text": "<|endoftext|>", "allow_special": true}));
+    let (_, t) = srv.post(
+        "/tokenize",
+        &json!({"text": "<|endoftext|>", "allow_special": true}),
+    );
     assert_eq!(t["tokens"], json!([50256]));
     let (s, d) = srv.post("/detokenize", &json!({"tokens": [15496, 995]}));
     assert_eq!((s, d["text"].as_str()), (200, Some("Hello world")));
@@ -229,7 +282,15 @@ fn endpoints_health_models_tokenize_playground() {
     let (s, ctype, page) = srv.call("GET", "/", None, &[]);
     assert_eq!(s, 200);
     assert!(ctype.starts_with("text/html"), "{ctype}");
-    for needle in ["id=\"prompt\"", "id=\"generate\"", "id=\"temperature\"", "id=\"top_p\"", "id=\"max_tokens\"", "<b id=\"model\">tiny</b>", "max=\"37\""] {
+    for needle in [
+        "id=\"prompt\"",
+        "id=\"generate\"",
+        "id=\"temperature\"",
+        "id=\"top_p\"",
+        "id=\"max_tokens\"",
+        "<b id=\"model\">tiny</b>",
+        "max=\"37\"",
+    ] {
         assert!(page.contains(needle), "playground lacks {needle}");
     }
     let (s, _, b) = srv.call("GET", "/v1/nothing", None, &[]);
@@ -257,16 +318,38 @@ fn completions_shape_and_options() {
     assert_eq!(v["model"], "tiny");
     assert_eq!(v["choices"].as_array().unwrap().len(), 1);
     let c = &v["choices"][0];
-    assert_eq!((c["index"].as_u64(), c["finish_reason"].as_str()), (Some(0), Some("length")));
+    assert_eq!(
+        (c["index"].as_u64(), c["finish_reason"].as_str()),
+        (Some(0), Some("length"))
+    );
     assert!(c["logprobs"].is_null());
-    assert_eq!(v["usage"], json!({"prompt_tokens": 2, "completion_tokens": 8, "total_tokens": 10}));
+    assert_eq!(
+        v["usage"],
+        json!({"prompt_tokens": 2, "completion_tokens": 8, "total_tokens": 10})
+    );
     let text = text_of(&v, 0);
 
     // seeds: same seed, same text; token-id prompts equal the text prompt
     assert_eq!(text_of(&srv.complete(&base), 0), text);
-    assert_eq!(text_of(&srv.complete(&json!({"prompt": [64, 275], "max_tokens": 8, "seed": 1})), 0), text);
-    let other: Vec<String> = (2..6).map(|s| text_of(&srv.complete(&json!({"prompt": "a b", "max_tokens": 8, "seed": s})), 0)).collect();
-    assert!(other.iter().any(|t| *t != text), "different seeds all gave {text:?}");
+    assert_eq!(
+        text_of(
+            &srv.complete(&json!({"prompt": [64, 275], "max_tokens": 8, "seed": 1})),
+            0
+        ),
+        text
+    );
+    let other: Vec<String> = (2..6)
+        .map(|s| {
+            text_of(
+                &srv.complete(&json!({"prompt": "a b", "max_tokens": 8, "seed": s})),
+                0,
+            )
+        })
+        .collect();
+    assert!(
+        other.iter().any(|t| *t != text),
+        "different seeds all gave {text:?}"
+    );
 
     // n and prompt arrays: choice p·n + j; prompt tokens counted once per prompt
     // (each prompt is sampled as if sent alone: sample j of every prompt uses sample_seed(seed, j))
@@ -276,10 +359,22 @@ fn completions_shape_and_options() {
     for (i, c) in cs.iter().enumerate() {
         assert_eq!(c["index"].as_u64(), Some(i as u64));
     }
-    assert_eq!(v["usage"], json!({"prompt_tokens": 3, "completion_tokens": 32, "total_tokens": 35}));
-    assert_eq!(text_of(&v, 2), text, "choice 2 = prompt \"a b\", sample 0, seed 1");
-    assert_ne!(text_of(&v, 2), text_of(&v, 3), "samples of one prompt differ");
-    let v2 = srv.complete(&json!({"prompt": [[64], [64, 275]], "n": 2, "max_tokens": 8, "seed": 1}));
+    assert_eq!(
+        v["usage"],
+        json!({"prompt_tokens": 3, "completion_tokens": 32, "total_tokens": 35})
+    );
+    assert_eq!(
+        text_of(&v, 2),
+        text,
+        "choice 2 = prompt \"a b\", sample 0, seed 1"
+    );
+    assert_ne!(
+        text_of(&v, 2),
+        text_of(&v, 3),
+        "samples of one prompt differ"
+    );
+    let v2 =
+        srv.complete(&json!({"prompt": [[64], [64, 275]], "n": 2, "max_tokens": 8, "seed": 1}));
     for i in 0..4 {
         assert_eq!(text_of(&v2, i), text_of(&v, i));
     }
@@ -296,22 +391,43 @@ fn completions_shape_and_options() {
     assert_eq!(toks.len(), 8);
     assert_eq!(lp["token_logprobs"].as_array().unwrap().len(), 8);
     assert_eq!(lp["text_offset"].as_array().unwrap().len(), 8);
-    let offs: Vec<u64> = lp["text_offset"].as_array().unwrap().iter().map(|o| o.as_u64().unwrap()).collect();
-    assert!(offs.windows(2).all(|w| w[0] <= w[1]) && offs[0] == 0, "{offs:?}");
+    let offs: Vec<u64> = lp["text_offset"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_u64().unwrap())
+        .collect();
+    assert!(
+        offs.windows(2).all(|w| w[0] <= w[1]) && offs[0] == 0,
+        "{offs:?}"
+    );
     for (t, top) in lp["top_logprobs"].as_array().unwrap().iter().enumerate() {
         let top = top.as_object().unwrap();
         assert_eq!(top.len(), 3);
-        let best = top.values().map(|x| x.as_f64().unwrap()).fold(f64::NEG_INFINITY, f64::max);
+        let best = top
+            .values()
+            .map(|x| x.as_f64().unwrap())
+            .fold(f64::NEG_INFINITY, f64::max);
         let got = lp["token_logprobs"][t].as_f64().unwrap();
         assert!(got <= best + 1e-6 && got < 0.0, "{got} vs {best}");
     }
 
     // greedy: each token is the top-1
-    let g = srv.complete(&json!({"prompt": "a b", "max_tokens": 10, "temperature": 0, "logprobs": 1}));
+    let g =
+        srv.complete(&json!({"prompt": "a b", "max_tokens": 10, "temperature": 0, "logprobs": 1}));
     let lp = &g["choices"][0]["logprobs"];
     for t in 0..10 {
-        let best = lp["top_logprobs"][t].as_object().unwrap().values().map(|x| x.as_f64().unwrap()).fold(f64::NEG_INFINITY, f64::max);
-        assert_eq!(Some(best), lp["token_logprobs"][t].as_f64(), "greedy token {t} is not the argmax");
+        let best = lp["top_logprobs"][t]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|x| x.as_f64().unwrap())
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(
+            Some(best),
+            lp["token_logprobs"][t].as_f64(),
+            "greedy token {t} is not the argmax"
+        );
     }
     // stop strings: the text is cut before the first occurrence; finish_reason "stop"
     let greedy_text = text_of(&g, 0);
@@ -323,7 +439,8 @@ fn completions_shape_and_options() {
         .to_string();
     let cut = greedy_text.find(&stop).unwrap();
     for stops in [json!(stop), json!(["zzzz", stop])] {
-        let v = srv.complete(&json!({"prompt": "a b", "max_tokens": 10, "temperature": 0, "stop": stops}));
+        let v = srv
+            .complete(&json!({"prompt": "a b", "max_tokens": 10, "temperature": 0, "stop": stops}));
         assert_eq!(v["choices"][0]["finish_reason"], "stop", "{v}");
         assert_eq!(text_of(&v, 0), greedy_text[..cut], "stop {stop:?}");
     }
@@ -331,12 +448,24 @@ fn completions_shape_and_options() {
     // penalties and extensions are accepted and change greedy output toward fewer repeats
     let distinct = |v: &Value| {
         let lp = &v["choices"][0]["logprobs"]["tokens"];
-        lp.as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect::<std::collections::HashSet<_>>().len()
+        lp.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect::<std::collections::HashSet<_>>()
+            .len()
     };
-    let plain = srv.complete(&json!({"prompt": "a", "max_tokens": 30, "temperature": 0, "logprobs": 0}));
+    let plain =
+        srv.complete(&json!({"prompt": "a", "max_tokens": 30, "temperature": 0, "logprobs": 0}));
     let pen = srv.complete(&json!({"prompt": "a", "max_tokens": 30, "temperature": 0, "logprobs": 0, "frequency_penalty": 2.0, "presence_penalty": 2.0}));
-    assert!(distinct(&pen) >= distinct(&plain), "penalties should not add repeats");
-    assert!(plain["choices"][0]["logprobs"]["top_logprobs"].is_null(), "logprobs 0: no alternatives");
+    assert!(
+        distinct(&pen) >= distinct(&plain),
+        "penalties should not add repeats"
+    );
+    assert!(
+        plain["choices"][0]["logprobs"]["top_logprobs"].is_null(),
+        "logprobs 0: no alternatives"
+    );
     srv.complete(&json!({"prompt": "a", "max_tokens": 4, "top_k": 5, "top_p": 0.9, "temperature": 0.7, "repetition_penalty": 1.3, "user": "u1", "best_of": 1, "logit_bias": {}, "suffix": null}));
 
     // the context caps generation: 30 prompt tokens + 7 = n_ctx 37
@@ -351,8 +480,13 @@ fn completions_shape_and_options() {
     assert_eq!(text_of(&v, 0), "a b c");
     assert_eq!(lp["tokens"], json!(["a", " b", " c"]));
     assert!(lp["token_logprobs"][0].is_null());
-    assert!(lp["token_logprobs"][1].as_f64().unwrap() < 0.0 && lp["token_logprobs"][2].as_f64().unwrap() < 0.0);
-    assert!(lp["top_logprobs"][0].is_null() && lp["top_logprobs"][1].as_object().unwrap().len() == 2);
+    assert!(
+        lp["token_logprobs"][1].as_f64().unwrap() < 0.0
+            && lp["token_logprobs"][2].as_f64().unwrap() < 0.0
+    );
+    assert!(
+        lp["top_logprobs"][0].is_null() && lp["top_logprobs"][1].as_object().unwrap().len() == 2
+    );
     assert_eq!(lp["text_offset"], json!([0, 1, 3]));
     assert_eq!(v["usage"]["completion_tokens"], 0);
     assert_eq!(v["choices"][0]["finish_reason"], "length");
@@ -375,13 +509,22 @@ fn streaming_matches_non_streaming() {
     assert_eq!(usage.expect("usage chunk"), full["usage"]);
 
     // echo streams the prompt first; no usage chunk unless asked
-    let (text, finish, _, usage) = stream_completion(&srv, &json!({"prompt": "a b", "max_tokens": 6, "seed": 2, "stream": true, "echo": true}), 1);
+    let (text, finish, _, usage) = stream_completion(
+        &srv,
+        &json!({"prompt": "a b", "max_tokens": 6, "seed": 2, "stream": true, "echo": true}),
+        1,
+    );
     let plain = srv.complete(&json!({"prompt": "a b", "max_tokens": 6, "seed": 2}));
     assert_eq!(text[0], format!("a b{}", text_of(&plain, 0)));
     assert_eq!((finish[0].as_str(), usage), ("length", None));
 
     // a bad streamed request is a plain JSON 400, not a stream
-    let (s, ctype, b) = srv.call("POST", "/v1/completions", Some(&json!({"prompt": "a", "stream": true, "top_p": 2}).to_string()), &[]);
+    let (s, ctype, b) = srv.call(
+        "POST",
+        "/v1/completions",
+        Some(&json!({"prompt": "a", "stream": true, "top_p": 2}).to_string()),
+        &[],
+    );
     assert_eq!(s, 400);
     assert!(ctype.starts_with("application/json"), "{ctype}");
     assert_openai_error(&serde_json::from_str(&b).unwrap(), "stream 400");
@@ -389,37 +532,172 @@ fn streaming_matches_non_streaming() {
 
 #[test]
 fn bad_requests_get_openai_errors() {
-    let srv = Server::start(&tiny(), &["--max-body-bytes", "4096", "--max-tokens-limit", "20", "--max-batch", "4"]);
+    let srv = Server::start(
+        &tiny(),
+        &[
+            "--max-body-bytes",
+            "4096",
+            "--max-tokens-limit",
+            "20",
+            "--max-batch",
+            "4",
+        ],
+    );
     let long_prompt = vec![64; 38];
     let cases: Vec<(&str, String, u16, Option<&str>)> = vec![
         ("malformed JSON", "{\"prompt\": \"a\",".into(), 400, None),
         ("not an object", "[1, 2]".into(), 400, None),
         ("empty body", "".into(), 400, None),
-        ("unknown field", json!({"prompt": "a", "temprature": 1}).to_string(), 400, Some("temprature")),
-        ("mistyped field", json!({"prompt": "a", "max_tokens": "ten"}).to_string(), 400, Some("max_tokens")),
-        ("mistyped bool", json!({"prompt": "a", "stream": "yes"}).to_string(), 400, Some("stream")),
-        ("max_tokens 0", json!({"prompt": "a", "max_tokens": 0}).to_string(), 400, Some("max_tokens")),
-        ("max_tokens < 0", json!({"prompt": "a", "max_tokens": -1}).to_string(), 400, Some("max_tokens")),
-        ("max_tokens over the limit", json!({"prompt": "a", "max_tokens": 21}).to_string(), 400, Some("max_tokens")),
-        ("prompt longer than n_ctx", json!({"prompt": long_prompt}).to_string(), 400, Some("prompt")),
-        ("token id ≥ V", json!({"prompt": [1, 1000]}).to_string(), 400, Some("prompt")),
-        ("bad prompt type", json!({"prompt": {"text": "a"}}).to_string(), 400, Some("prompt")),
-        ("empty prompt array", json!({"prompt": []}).to_string(), 400, Some("prompt")),
-        ("temperature < 0", json!({"prompt": "a", "temperature": -0.5}).to_string(), 400, Some("temperature")),
-        ("temperature > 2", json!({"prompt": "a", "temperature": 2.5}).to_string(), 400, Some("temperature")),
-        ("top_p 0", json!({"prompt": "a", "top_p": 0}).to_string(), 400, Some("top_p")),
-        ("top_p > 1", json!({"prompt": "a", "top_p": 1.01}).to_string(), 400, Some("top_p")),
-        ("n 0", json!({"prompt": "a", "n": 0}).to_string(), 400, Some("n")),
-        ("n over the limit", json!({"prompt": "a", "n": 5}).to_string(), 400, Some("n")),
-        ("prompts × n over the limit", json!({"prompt": ["a", "a", "a"], "n": 2}).to_string(), 400, Some("n")),
-        ("logprobs over the limit", json!({"prompt": "a", "logprobs": 21}).to_string(), 400, Some("logprobs")),
-        ("too many stops", json!({"prompt": "a", "stop": ["1", "2", "3", "4", "5"]}).to_string(), 400, Some("stop")),
-        ("bad stop type", json!({"prompt": "a", "stop": 3}).to_string(), 400, Some("stop")),
-        ("presence_penalty out of range", json!({"prompt": "a", "presence_penalty": 3}).to_string(), 400, Some("presence_penalty")),
-        ("best_of unsupported", json!({"prompt": "a", "best_of": 3}).to_string(), 400, Some("best_of")),
-        ("suffix unsupported", json!({"prompt": "a", "suffix": "x"}).to_string(), 400, Some("suffix")),
-        ("stream_options without stream", json!({"prompt": "a", "stream_options": {"include_usage": true}}).to_string(), 400, Some("stream_options")),
-        ("body over the size limit", json!({"prompt": "a".repeat(5000)}).to_string(), 413, None),
+        (
+            "unknown field",
+            json!({"prompt": "a", "temprature": 1}).to_string(),
+            400,
+            Some("temprature"),
+        ),
+        (
+            "mistyped field",
+            json!({"prompt": "a", "max_tokens": "ten"}).to_string(),
+            400,
+            Some("max_tokens"),
+        ),
+        (
+            "mistyped bool",
+            json!({"prompt": "a", "stream": "yes"}).to_string(),
+            400,
+            Some("stream"),
+        ),
+        (
+            "max_tokens 0",
+            json!({"prompt": "a", "max_tokens": 0}).to_string(),
+            400,
+            Some("max_tokens"),
+        ),
+        (
+            "max_tokens < 0",
+            json!({"prompt": "a", "max_tokens": -1}).to_string(),
+            400,
+            Some("max_tokens"),
+        ),
+        (
+            "max_tokens over the limit",
+            json!({"prompt": "a", "max_tokens": 21}).to_string(),
+            400,
+            Some("max_tokens"),
+        ),
+        (
+            "prompt longer than n_ctx",
+            json!({"prompt": long_prompt}).to_string(),
+            400,
+            Some("prompt"),
+        ),
+        (
+            "token id ≥ V",
+            json!({"prompt": [1, 1000]}).to_string(),
+            400,
+            Some("prompt"),
+        ),
+        (
+            "bad prompt type",
+            json!({"prompt": {"text": "a"}}).to_string(),
+            400,
+            Some("prompt"),
+        ),
+        (
+            "empty prompt array",
+            json!({"prompt": []}).to_string(),
+            400,
+            Some("prompt"),
+        ),
+        (
+            "temperature < 0",
+            json!({"prompt": "a", "temperature": -0.5}).to_string(),
+            400,
+            Some("temperature"),
+        ),
+        (
+            "temperature > 2",
+            json!({"prompt": "a", "temperature": 2.5}).to_string(),
+            400,
+            Some("temperature"),
+        ),
+        (
+            "top_p 0",
+            json!({"prompt": "a", "top_p": 0}).to_string(),
+            400,
+            Some("top_p"),
+        ),
+        (
+            "top_p > 1",
+            json!({"prompt": "a", "top_p": 1.01}).to_string(),
+            400,
+            Some("top_p"),
+        ),
+        (
+            "n 0",
+            json!({"prompt": "a", "n": 0}).to_string(),
+            400,
+            Some("n"),
+        ),
+        (
+            "n over the limit",
+            json!({"prompt": "a", "n": 5}).to_string(),
+            400,
+            Some("n"),
+        ),
+        (
+            "prompts × n over the limit",
+            json!({"prompt": ["a", "a", "a"], "n": 2}).to_string(),
+            400,
+            Some("n"),
+        ),
+        (
+            "logprobs over the limit",
+            json!({"prompt": "a", "logprobs": 21}).to_string(),
+            400,
+            Some("logprobs"),
+        ),
+        (
+            "too many stops",
+            json!({"prompt": "a", "stop": ["1", "2", "3", "4", "5"]}).to_string(),
+            400,
+            Some("stop"),
+        ),
+        (
+            "bad stop type",
+            json!({"prompt": "a", "stop": 3}).to_string(),
+            400,
+            Some("stop"),
+        ),
+        (
+            "presence_penalty out of range",
+            json!({"prompt": "a", "presence_penalty": 3}).to_string(),
+            400,
+            Some("presence_penalty"),
+        ),
+        (
+            "best_of unsupported",
+            json!({"prompt": "a", "best_of": 3}).to_string(),
+            400,
+            Some("best_of"),
+        ),
+        (
+            "suffix unsupported",
+            json!({"prompt": "a", "suffix": "x"}).to_string(),
+            400,
+            Some("suffix"),
+        ),
+        (
+            "stream_options without stream",
+            json!({"prompt": "a", "stream_options": {"include_usage": true}}).to_string(),
+            400,
+            Some("stream_options"),
+        ),
+        (
+            "body over the size limit",
+            json!({"prompt": "a".repeat(5000)}).to_string(),
+            413,
+            None,
+        ),
     ];
     for (what, body, status, param) in cases {
         let (s, ctype, b) = srv.call("POST", "/v1/completions", Some(&body), &[]);
@@ -432,7 +710,12 @@ fn bad_requests_get_openai_errors() {
             assert_eq!(v["error"]["param"].as_str(), Some(p), "{what}: {v}");
         }
     }
-    assert_eq!(srv.post("/v1/completions", &json!({"prompt": "a", "max_tokens": 20})).0, 200, "the limit itself is allowed");
+    assert_eq!(
+        srv.post("/v1/completions", &json!({"prompt": "a", "max_tokens": 20}))
+            .0,
+        200,
+        "the limit itself is allowed"
+    );
     let (_, v) = srv.post("/v1/completions", &json!({"prompt": long_prompt}));
     assert_eq!(v["error"]["code"], "context_length_exceeded");
     // still alive and well after all that
@@ -443,31 +726,58 @@ fn bad_requests_get_openai_errors() {
 fn api_key_is_required_when_set() {
     let srv = Server::start(&tiny(), &["--api-key", "sekrit"]);
     let body = json!({"prompt": "a", "max_tokens": 2}).to_string();
-    for (what, headers) in [("missing", vec![]), ("wrong", vec![("Authorization", "Bearer nope")]), ("not bearer", vec![("Authorization", "sekrit")])] {
+    for (what, headers) in [
+        ("missing", vec![]),
+        ("wrong", vec![("Authorization", "Bearer nope")]),
+        ("not bearer", vec![("Authorization", "sekrit")]),
+    ] {
         let (s, _, b) = srv.call("POST", "/v1/completions", Some(&body), &headers);
         assert_eq!(s, 401, "{what}");
         let v: Value = serde_json::from_str(&b).unwrap();
         assert_openai_error(&v, what);
         assert_eq!(v["error"]["code"], "invalid_api_key");
-        assert_eq!(srv.call("GET", "/v1/models", None, &headers).0, 401, "{what}");
+        assert_eq!(
+            srv.call("GET", "/v1/models", None, &headers).0,
+            401,
+            "{what}"
+        );
     }
     let auth = [("Authorization", "Bearer sekrit")];
-    assert_eq!(srv.call("POST", "/v1/completions", Some(&body), &auth).0, 200);
+    assert_eq!(
+        srv.call("POST", "/v1/completions", Some(&body), &auth).0,
+        200
+    );
     assert_eq!(srv.call("GET", "/v1/models", None, &auth).0, 200);
-    assert_eq!(srv.call("POST", "/tokenize", Some("{\"text\": \"a\"}"), &auth).0, 200);
-    assert_eq!(srv.call("POST", "/tokenize", Some("{\"text\": \"a\"}"), &[]).0, 401);
+    assert_eq!(
+        srv.call("POST", "/tokenize", Some("{\"text\": \"a\"}"), &auth)
+            .0,
+        200
+    );
+    assert_eq!(
+        srv.call("POST", "/tokenize", Some("{\"text\": \"a\"}"), &[])
+            .0,
+        401
+    );
     // open: liveness and the page (which asks for the key)
     assert_eq!(srv.call("GET", "/health", None, &[]).0, 200);
     let (s, _, page) = srv.call("GET", "/", None, &[]);
     assert_eq!(s, 200);
-    assert!(page.contains("\"1\" === \"1\""), "the playground knows a key is needed");
+    assert!(
+        page.contains("\"1\" === \"1\""),
+        "the playground knows a key is needed"
+    );
 }
 
 /// Reads one HTTP/1.1 response (Content-Length or chunked) from a kept-alive connection.
 fn read_response(r: &mut BufReader<TcpStream>) -> (u16, Vec<(String, String)>, String) {
     let mut line = String::new();
     r.read_line(&mut line).expect("status line");
-    let status: u16 = line.split_whitespace().nth(1).expect("status").parse().expect("status code");
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .expect("status")
+        .parse()
+        .expect("status code");
     let mut headers = Vec::new();
     loop {
         line.clear();
@@ -499,7 +809,11 @@ fn read_response(r: &mut BufReader<TcpStream>) -> (u16, Vec<(String, String)>, S
     } else {
         panic!("response without a length: {headers:?}");
     }
-    (status, headers, String::from_utf8(body).expect("utf-8 body"))
+    (
+        status,
+        headers,
+        String::from_utf8(body).expect("utf-8 body"),
+    )
 }
 
 /// The `openai` Python client (3.57.0), captured byte for byte: `completions.create(model="gpt2",
@@ -519,20 +833,38 @@ const OPENAI_PY_REQUESTS: [(&str, &str); 2] = [
 /// What the client's pydantic models (`Completion`, `CompletionChoice`, `Logprobs`,
 /// `CompletionUsage`) require of a completion object.
 fn check_openai_completion(v: &Value, streamed: bool) {
-    assert!(v["id"].is_string() && v["created"].is_u64() && v["model"].is_string(), "{v}");
+    assert!(
+        v["id"].is_string() && v["created"].is_u64() && v["model"].is_string(),
+        "{v}"
+    );
     assert_eq!(v["object"], "text_completion");
     for c in v["choices"].as_array().expect("choices") {
         assert!(c["text"].is_string() && c["index"].is_u64(), "{c}");
         match &c["finish_reason"] {
             Value::Null => assert!(streamed, "finish_reason null outside a stream: {c}"),
-            Value::String(f) => assert!(["stop", "length", "content_filter"].contains(&f.as_str()), "{f}"),
+            Value::String(f) => assert!(
+                ["stop", "length", "content_filter"].contains(&f.as_str()),
+                "{f}"
+            ),
             other => panic!("finish_reason {other}"),
         }
         let lp = &c["logprobs"];
         if !lp.is_null() {
-            assert!(lp["tokens"].as_array().unwrap().iter().all(Value::is_string));
-            assert!(lp["token_logprobs"].as_array().unwrap().iter().all(|x| x.is_f64() || x.is_null()));
-            assert!(lp["text_offset"].as_array().unwrap().iter().all(Value::is_u64));
+            assert!(lp["tokens"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(Value::is_string));
+            assert!(lp["token_logprobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|x| x.is_f64() || x.is_null()));
+            assert!(lp["text_offset"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(Value::is_u64));
             for t in lp["top_logprobs"].as_array().unwrap() {
                 assert!(t.as_object().unwrap().values().all(Value::is_f64));
             }
@@ -547,26 +879,43 @@ fn check_openai_completion(v: &Value, streamed: bool) {
 
 #[test]
 fn openai_python_client_requests_replayed() {
-    let srv = Server::start(&rand_model(), &["--api-key", "sk-test", "--model-name", "gpt2"]);
+    let srv = Server::start(
+        &rand_model(),
+        &["--api-key", "sk-test", "--model-name", "gpt2"],
+    );
     let stream = TcpStream::connect(&srv.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let mut w = stream.try_clone().unwrap();
     let mut r = BufReader::new(stream);
     for (i, (head, body)) in OPENAI_PY_REQUESTS.iter().enumerate() {
-        let head = head.replace("HOST", &srv.addr).replace("LEN", &body.len().to_string());
+        let head = head
+            .replace("HOST", &srv.addr)
+            .replace("LEN", &body.len().to_string());
         w.write_all(head.as_bytes()).unwrap();
         w.write_all(body.as_bytes()).unwrap();
         let (status, headers, text) = read_response(&mut r);
         assert_eq!(status, 200, "request {i}: {text}");
-        let ctype = headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.as_str()).unwrap_or("");
+        let ctype = headers
+            .iter()
+            .find(|(k, _)| k == "content-type")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
         if i == 0 {
             assert!(ctype.starts_with("application/json"));
             let v: Value = serde_json::from_str(&text).unwrap();
             check_openai_completion(&v, false);
             assert_eq!(v["model"], "gpt2");
             let c = &v["choices"][0];
-            assert!(!c["text"].as_str().unwrap().contains('\n'), "stop [\"\\n\"] applies");
-            assert_eq!(c["logprobs"]["top_logprobs"][0].as_object().unwrap().len(), 2);
+            assert!(
+                !c["text"].as_str().unwrap().contains('\n'),
+                "stop [\"\\n\"] applies"
+            );
+            assert_eq!(
+                c["logprobs"]["top_logprobs"][0].as_object().unwrap().len(),
+                2
+            );
         } else {
             assert!(ctype.starts_with("text/event-stream"), "{ctype}");
             let events = sse_data(&text);
@@ -575,13 +924,22 @@ fn openai_python_client_requests_replayed() {
             for e in &events[..events.len() - 1] {
                 let v: Value = serde_json::from_str(e).unwrap();
                 check_openai_completion(&v, true);
-                finished += v["choices"].as_array().unwrap().iter().filter(|c| c["finish_reason"].is_string()).count();
+                finished += v["choices"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|c| c["finish_reason"].is_string())
+                    .count();
             }
             assert_eq!(finished, 4, "2 prompts × n 2 choices each finish once");
         }
     }
     // the client reads `error.message` from non-2xx bodies (AuthenticationError here)
-    let bad = OPENAI_PY_REQUESTS[0].0.replace("Bearer sk-test", "Bearer sk-wrong").replace("HOST", &srv.addr).replace("LEN", &OPENAI_PY_REQUESTS[0].1.len().to_string());
+    let bad = OPENAI_PY_REQUESTS[0]
+        .0
+        .replace("Bearer sk-test", "Bearer sk-wrong")
+        .replace("HOST", &srv.addr)
+        .replace("LEN", &OPENAI_PY_REQUESTS[0].1.len().to_string());
     w.write_all(bad.as_bytes()).unwrap();
     w.write_all(OPENAI_PY_REQUESTS[0].1.as_bytes()).unwrap();
     let (status, _, text) = read_response(&mut r);
@@ -593,7 +951,16 @@ fn openai_python_client_requests_replayed() {
 fn sixteen_concurrent_clients_match_sequential() {
     const TEMPS: [f64; 4] = [1.0, 0.7, 0.0, 1.3];
     let srv = Server::start(&rand_model(), &["--max-batch", "16"]);
-    let prompts = ["The meaning of life is", "Hello, my name is", "Once upon a time", "In 1905, Einstein", "Rust is", "def main():", "I think", "A B C D"];
+    let prompts = [
+        "The meaning of life is",
+        "Hello, my name is",
+        "Once upon a time",
+        "In 1905, Einstein",
+        "Rust is",
+        "def main():",
+        "I think",
+        "A B C D",
+    ];
     let requests: Vec<Value> = (0..16)
         .map(|i| {
             let mut r = json!({
@@ -633,15 +1000,27 @@ fn sixteen_concurrent_clients_match_sequential() {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("client thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client thread"))
+            .collect()
     });
     for (i, (a, b)) in sequential.iter().zip(&concurrent).enumerate() {
-        assert_eq!(a, b, "request {i}: batched output differs from the one-at-a-time output");
+        assert_eq!(
+            a, b,
+            "request {i}: batched output differs from the one-at-a-time output"
+        );
     }
     let h = srv.health();
-    assert!(h["peak_batch"].as_u64().unwrap() >= 2, "requests were not batched together: {h}");
+    assert!(
+        h["peak_batch"].as_u64().unwrap() >= 2,
+        "requests were not batched together: {h}"
+    );
     assert_eq!(h["completed_requests"], 32);
-    assert_eq!((h["active_requests"].as_u64(), h["queued"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (h["active_requests"].as_u64(), h["queued"].as_u64()),
+        (Some(0), Some(0))
+    );
 }
 
 /// Starts a streamed request on a raw socket and returns it once the first token chunk arrived.
@@ -669,7 +1048,10 @@ fn wait_for(srv: &Server, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
         if cond(&h) {
             return h;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "timed out waiting for {what}: {h}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}: {h}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -677,14 +1059,23 @@ fn wait_for(srv: &Server, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
 #[test]
 fn client_disconnect_stops_generation() {
     let srv = Server::start(&rand_model(), &[]);
-    let (w, r) = open_stream(&srv, &json!({"prompt": "Tell me a long story", "max_tokens": 500, "stream": true, "seed": 1}));
+    let (w, r) = open_stream(
+        &srv,
+        &json!({"prompt": "Tell me a long story", "max_tokens": 500, "stream": true, "seed": 1}),
+    );
     drop(r);
     w.shutdown(std::net::Shutdown::Both).unwrap();
     drop(w);
-    let h = wait_for(&srv, "the cancelled request to leave the batch", |h| h["active_requests"] == 0);
+    let h = wait_for(&srv, "the cancelled request to leave the batch", |h| {
+        h["active_requests"] == 0
+    });
     assert_eq!(h["cancelled_requests"], 1, "{h}");
     let generated = h["generated_tokens"].as_u64().unwrap();
-    assert!(generated < 400, "generation went on after the client left: {generated} tokens");
+    eprintln!("disconnect: {generated} tokens generated of 500");
+    assert!(
+        generated < 400,
+        "generation went on after the client left: {generated} tokens"
+    );
     // the server carries on
     srv.complete(&json!({"prompt": "Hi", "max_tokens": 3}));
 }
@@ -693,11 +1084,19 @@ fn client_disconnect_stops_generation() {
 fn full_queue_gets_503() {
     let srv = Server::start(&rand_model(), &["--max-batch", "1", "--max-queue", "1"]);
     // A runs (the batch of 1 is full), B waits in the queue (full), C is refused
-    let (a_w, a_r) = open_stream(&srv, &json!({"prompt": "A", "max_tokens": 500, "stream": true}));
+    let (a_w, a_r) = open_stream(
+        &srv,
+        &json!({"prompt": "A", "max_tokens": 500, "stream": true}),
+    );
     std::thread::scope(|s| {
         let b = s.spawn(|| srv.post("/v1/completions", &json!({"prompt": "B", "max_tokens": 3})));
         wait_for(&srv, "B to be queued", |h| h["queued"] == 1);
-        let (status, _, body) = srv.call("POST", "/v1/completions", Some(&json!({"prompt": "C", "max_tokens": 3}).to_string()), &[]);
+        let (status, _, body) = srv.call(
+            "POST",
+            "/v1/completions",
+            Some(&json!({"prompt": "C", "max_tokens": 3}).to_string()),
+            &[],
+        );
         assert_eq!(status, 503, "{body}");
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_openai_error(&v, "503");
@@ -716,11 +1115,15 @@ fn slow_clients_time_out() {
     // headers never finished: the connection is closed
     let mut s = TcpStream::connect(&srv.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n").unwrap();
+    s.write_all(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
     let t0 = Instant::now();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
-    assert!(t0.elapsed() < Duration::from_secs(5), "a half-sent header held the connection");
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "a half-sent header held the connection"
+    );
     // body never finished: 408
     let mut s = TcpStream::connect(&srv.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -733,30 +1136,51 @@ fn slow_clients_time_out() {
 #[test]
 fn ctrl_c_drains_in_flight_requests() {
     let mut srv = Server::start(&rand_model(), &[]);
-    let (_w, mut r) = open_stream(&srv, &json!({"prompt": "Drain me", "max_tokens": 60, "stream": true}));
+    let (_w, mut r) = open_stream(
+        &srv,
+        &json!({"prompt": "Drain me", "max_tokens": 60, "stream": true}),
+    );
     let pid = srv.child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     // the stream still finishes
     let mut rest = String::new();
     let _ = r.read_to_string(&mut rest);
-    assert!(rest.contains("\"finish_reason\":\"length\"") && rest.contains("data: [DONE]"), "stream cut at shutdown: {rest}");
+    assert!(
+        rest.contains("\"finish_reason\":\"length\"") && rest.contains("data: [DONE]"),
+        "stream cut at shutdown: {rest}"
+    );
     let t0 = Instant::now();
     let status = loop {
         if let Some(s) = srv.child.try_wait().unwrap() {
             break s;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "server did not exit after Ctrl-C");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "server did not exit after Ctrl-C"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "exit status {status}");
-    assert!(TcpStream::connect(&srv.addr).is_err(), "still accepting after shutdown");
+    assert!(
+        TcpStream::connect(&srv.addr).is_err(),
+        "still accepting after shutdown"
+    );
     std::thread::sleep(Duration::from_millis(100));
     assert!(srv.log().contains("all requests finished"), "{}", srv.log());
 }
 
 fn find_chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    for name in ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"] {
+    for name in [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ] {
         for dir in std::env::split_paths(&path) {
             let p = dir.join(name);
             if p.is_file() {
@@ -773,7 +1197,7 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() + 1 {
+        if b[i] == b'%' && i + 2 < b.len() {
             out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).expect("percent escape"));
             i += 3;
         } else {
@@ -798,9 +1222,21 @@ fn playground_streams_in_headless_chromium() {
     let srv = Server::start(&rand_model(), &[]);
     let want = text_of(&srv.complete(&json!({"prompt": "The quick brown fox", "max_tokens": 24, "temperature": 0, "top_p": 1})), 0);
     let profile = tempfile::tempdir().unwrap();
-    let page = srv.url("/?prompt=The%20quick%20brown%20fox&temperature=0&top_p=1&max_tokens=24&autorun=1");
+    let page =
+        srv.url("/?prompt=The%20quick%20brown%20fox&temperature=0&top_p=1&max_tokens=24&autorun=1");
     let mut child = Command::new(&chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--remote-debugging-port=0"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--remote-debugging-port=0",
+        ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(&page)
         .stdout(Stdio::null())
@@ -815,16 +1251,32 @@ fn playground_streams_in_headless_chromium() {
                 return Err("timed out waiting for the page to finish".into());
             }
             std::thread::sleep(Duration::from_millis(100));
-            let Some(port) = std::fs::read_to_string(&port_file).ok().and_then(|s| s.lines().next().map(str::to_string)) else { continue };
-            let Ok(list) = ureq::get(&format!("http://127.0.0.1:{port}/json/list")).call() else { continue };
+            let Some(port) = std::fs::read_to_string(&port_file)
+                .ok()
+                .and_then(|s| s.lines().next().map(str::to_string))
+            else {
+                continue;
+            };
+            let Ok(list) = ureq::get(&format!("http://127.0.0.1:{port}/json/list")).call() else {
+                continue;
+            };
             let list: Value = list.into_json().map_err(|e| e.to_string())?;
-            let title = list.as_array().into_iter().flatten().find(|t| t["url"] == page.as_str()).and_then(|t| t["title"].as_str()).unwrap_or_default().to_string();
+            let title = list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|t| t["url"] == page.as_str())
+                .and_then(|t| t["title"].as_str())
+                .unwrap_or_default()
+                .to_string();
             if title.starts_with("done ") || title.starts_with("error ") {
                 return Ok(title);
             }
         }
     })();
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let t1 = Instant::now();
     while child.try_wait().ok().flatten().is_none() && t1.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(50));
@@ -833,10 +1285,17 @@ fn playground_streams_in_headless_chromium() {
     let _ = child.wait();
     let title = result.unwrap_or_else(|e| panic!("{e}\nserver log:\n{}", srv.log()));
     let mut parts = title.splitn(3, ' ');
-    let (state, chunks, text) = (parts.next().unwrap(), parts.next().unwrap(), percent_decode(parts.next().unwrap_or_default()));
+    let (state, chunks, text) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        percent_decode(parts.next().unwrap_or_default()),
+    );
     assert_eq!(state, "done", "the page reported: {title}");
     assert_eq!(chunks, "24", "one streamed chunk per token");
     assert_eq!(text, want, "the page shows the streamed text");
-    assert!(srv.log().contains("POST /v1/completions 200"), "the page called the API");
+    assert!(
+        srv.log().contains("POST /v1/completions 200"),
+        "the page called the API"
+    );
     assert!(srv.log().contains("GET / 200"), "the page was served");
 }

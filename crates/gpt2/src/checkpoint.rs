@@ -326,13 +326,52 @@ pub fn load_weights_into(params: &mut Params, files: &[PathBuf]) -> Result<(), c
     Ok(())
 }
 
-/// One memory-mapped weights file.
-struct Mapped {
-    path: PathBuf,
-    map: Mmap,
+/// The bytes of one weights file: memory-mapped, or borrowed (e.g. embedded in a binary).
+enum Backing<'a> {
+    Mmap(Mmap),
+    Bytes(&'a [u8]),
 }
 
-fn map_files(files: &[PathBuf]) -> Result<Vec<Mapped>, CheckpointError> {
+impl std::ops::Deref for Backing<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Backing::Mmap(m) => m,
+            Backing::Bytes(b) => b,
+        }
+    }
+}
+
+/// One weights file.
+struct Mapped<'a> {
+    path: PathBuf,
+    map: Backing<'a>,
+}
+
+/// Loads a checkpoint held in memory: the text of its `config.json` and the bytes of its
+/// `model.safetensors` (e.g. a model embedded in a binary with `include_bytes!`). `label` names
+/// the source in error messages. Same conversions and checks as [`load`].
+///
+/// Errors: as [`load`].
+pub fn load_from_memory(config_json: &str, weights: &[u8], label: &str) -> Result<Params, crate::Error> {
+    let mut cfg = Gpt2Config::from_json_str(config_json)?;
+    let mapped = vec![Mapped { path: PathBuf::from(label), map: Backing::Bytes(weights) }];
+    let tensors = collect_tensors(&mapped)?;
+    if cfg.num_labels.is_none() {
+        if let Some(score) = tensors.get("score.weight") {
+            cfg.num_labels = Some(match &cfg.id2label {
+                Some(labels) => labels.len(),
+                None => score.view.shape().first().copied().unwrap_or(0),
+            });
+            cfg.validate()?;
+        }
+    }
+    let mut params = Params::zeros(&cfg);
+    fill(&mut params, &tensors, label)?;
+    Ok(params)
+}
+
+fn map_files(files: &[PathBuf]) -> Result<Vec<Mapped<'static>>, CheckpointError> {
     files
         .iter()
         .map(|path| {
@@ -352,7 +391,7 @@ fn map_files(files: &[PathBuf]) -> Result<Vec<Mapped>, CheckpointError> {
             let map = unsafe { Mmap::map(&file) }.map_err(io_err(path))?;
             Ok(Mapped {
                 path: path.clone(),
-                map,
+                map: Backing::Mmap(map),
             })
         })
         .collect()
@@ -423,7 +462,7 @@ fn classify(name: &str) -> Kind {
 
 /// Parses every file and gathers its tensors by table name (prefix stripped). Causal-mask
 /// buffers are dropped here; `lm_head.weight` is kept for [`fill`] to check.
-fn collect_tensors(mapped: &[Mapped]) -> Result<BTreeMap<String, Found<'_>>, CheckpointError> {
+fn collect_tensors<'m>(mapped: &'m [Mapped<'_>]) -> Result<BTreeMap<String, Found<'m>>, CheckpointError> {
     let mut out: BTreeMap<String, Found<'_>> = BTreeMap::new();
     for m in mapped {
         let st = SafeTensors::deserialize(&m.map).map_err(|e| CheckpointError::Corrupt {

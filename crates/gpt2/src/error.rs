@@ -15,6 +15,12 @@ pub enum Error {
     /// Tokenizer failures (bad ids, bad special-token use).
     #[error(transparent)]
     Tokenizer(#[from] crate::tokenizer::TokenizerError),
+    /// A bad token shard or data file.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    /// A training run that cannot start or continue.
+    #[error(transparent)]
+    Train(Box<crate::trainer::TrainError>),
     /// Invalid inputs to the model or the sampler (token ids ≥ V, prompts longer than maxT, ...).
     #[error("{0}")]
     Invalid(String),
@@ -30,3 +36,9 @@ pub enum Error {
 
 /// `Result` with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<crate::trainer::TrainError> for Error {
+    fn from(e: crate::trainer::TrainError) -> Self {
+        Error::Train(Box::new(e))
+    }
+}

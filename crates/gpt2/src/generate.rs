@@ -9,6 +9,8 @@
 //! stop strings (the text is cut before the stop string); and the context: prompt + generated never
 //! exceeds maxT (finish reason `length`, with [`Finished::context_full`] set).
 
+use rayon::prelude::*;
+
 use crate::error::{Error, Result};
 use crate::kernels::softmax::log_prob;
 use crate::model::{KvCache, Logits, Model};
@@ -399,12 +401,18 @@ pub fn step(
         model.forward(&mut caches, &ids, Logits::Last)?
     };
     let v = model.config().vocab_size;
-    let mut outs = Vec::with_capacity(active.len());
-    for (r, &i) in active.iter().enumerate() {
-        let out = seqs[i].accept(&mut logits[r * v..(r + 1) * v], tok)?;
-        outs.push((i, out));
-    }
-    Ok(outs)
+    // Sampling is independent per sequence (own RNG, own logits row), so the rows are processed in
+    // parallel: at batch 16 on GPT-2's V = 50257 the softmax/log-prob work is ~10% of a step.
+    let rows: Vec<(usize, &mut Sequence)> = seqs
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, s)| s.finished.is_none())
+        .map(|(i, s)| (i, &mut **s))
+        .collect();
+    rows.into_par_iter()
+        .zip(logits.par_chunks_mut(v))
+        .map(|((i, seq), row)| seq.accept(row, tok).map(|out| (i, out)))
+        .collect()
 }
 
 /// A generation event for streaming consumers.

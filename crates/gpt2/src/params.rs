@@ -62,7 +62,7 @@ pub fn layer_numel(c: usize) -> usize {
     12 * c * c + 13 * c
 }
 
-/// The parameter table for `cfg`, in buffer order: wte, wpe, h.0.* … h.{L-1}.*, ln_f, [score].
+/// The parameter table for `cfg`, in buffer order: wte, wpe, h.0.* … h.{L-1}.*, ln_f, \[score\].
 pub fn param_specs(cfg: &Gpt2Config) -> Vec<ParamSpec> {
     let (v, c, t) = (cfg.vocab_size, cfg.n_embd, cfg.n_positions);
     let mut specs = Vec::with_capacity(4 + 12 * cfg.n_layer);

@@ -156,21 +156,49 @@ impl Tokenizer {
     pub fn encode_ordinary_into(&self, text: &str, ids: &mut Vec<u32>) {
         let mut scratch = MergeScratch::default();
         let mut pos = 0;
-        while let Some(m) = self.inner.presplit.find_at(text, pos) {
-            let mut end = m.end();
-            let piece = m.as_str();
-            let mut chars = piece.chars();
-            if let Some(last) = chars.next_back() {
-                if end < text.len() && last.is_whitespace() && chars.next().is_some() {
-                    end -= last.len_utf8();
-                }
-            }
-            if end <= pos {
-                break; // unreachable: every non-empty text matches at pos with a non-empty piece
-            }
+        while let Some(end) = self.piece_end(text, pos) {
             self.bpe_piece(&text.as_bytes()[pos..end], ids, &mut scratch);
             pos = end;
         }
+    }
+
+    /// End of the pre-split piece that starts at byte `pos` of `text` (see
+    /// [`Tokenizer::encode_ordinary_into`] for the lookahead), or `None` at the end of the text.
+    fn piece_end(&self, text: &str, pos: usize) -> Option<usize> {
+        let m = self.inner.presplit.find_at(text, pos)?;
+        let mut end = m.end();
+        let mut chars = m.as_str().chars();
+        if let Some(last) = chars.next_back() {
+            if end < text.len() && last.is_whitespace() && chars.next().is_some() {
+                end -= last.len_utf8();
+            }
+        }
+        // unreachable otherwise: every non-empty text matches at pos with a non-empty piece
+        (end > pos).then_some(end)
+    }
+
+    /// Encoding step by step, for teaching and debugging: the pre-split pieces of `text` and the
+    /// BPE ids of each, with no special tokens. Concatenating the ids gives exactly
+    /// `encode(text, Special::None)`.
+    ///
+    /// Example: `"Hello world"` → `[("Hello", [15496]), (" world", [995])]`.
+    pub fn encode_pieces<'a>(&self, text: &'a str) -> Vec<(&'a str, Vec<u32>)> {
+        let mut scratch = MergeScratch::default();
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while let Some(end) = self.piece_end(text, pos) {
+            let mut ids = Vec::new();
+            self.bpe_piece(&text.as_bytes()[pos..end], &mut ids, &mut scratch);
+            out.push((&text[pos..end], ids));
+            pos = end;
+        }
+        out
+    }
+
+    /// The id of the token whose bytes are exactly `bytes` (its merge rank), if there is one;
+    /// never [`EOT`]. E.g. `b" world"` → `Some(995)`.
+    pub fn token_id(&self, bytes: &[u8]) -> Option<u32> {
+        self.inner.ranks.get(bytes).copied()
     }
 
     /// Byte-pair merge of one pre-split piece (tiktoken `byte_pair_encode` semantics: merge the

@@ -24,7 +24,7 @@
 //! | `config.json`, `model.safetensors` | the final model ([`crate::checkpoint::save`], f32) |
 //! | `optimizer.safetensors` | AdamW moments, f32, `exp_avg.{name}` and `exp_avg_sq.{name}` for every [`crate::params::ParamSpec`] name (torch's state names) |
 //! | `trainer_state.json` | [`TrainerState`]: step, AdamW t, data-loader position and RNG, dropout RNG, the [`RunFlags`] a resume must repeat |
-//! | `metrics.jsonl` | one `{"step","loss","lr","grad_norm","tokens_per_s"}` object per step, `{"step","val_loss"}` at evaluations |
+//! | `metrics.jsonl` | one `{"step","loss","lr","grad_norm","tokens_per_s"}` object per step, `{"step","val_loss"}` at evaluations (plus `"val_accuracy"` for classification) |
 //! | `checkpoint-{n}/` | the first three files of this table after n steps, every `save_every` steps; the newest `keep_checkpoints` are kept |
 //!
 //! Every file is written to a temporary name and renamed; a checkpoint folder is filled under a
@@ -55,6 +55,7 @@ use crate::generate::{self, GenerateOptions};
 use crate::params::{param_specs, Params};
 use crate::rng::Rng;
 use crate::sampling::SamplingParams;
+use crate::tasks::{classify, sft};
 use crate::tokenizer::Tokenizer;
 use crate::train::{self, Activations, AdamW, AdamWConfig, LrSchedule};
 use crate::Model;
@@ -203,6 +204,13 @@ pub struct RunFlags {
     pub dropout: f32,
     /// Tokens in the training shard (a different shard cannot continue the same order).
     pub train_tokens: u64,
+    /// `--task`: `lm`, `classify` or `sft` (absent in files of older versions: `lm`).
+    #[serde(default = "default_task")]
+    pub task: String,
+}
+
+fn default_task() -> String {
+    "lm".into()
 }
 
 /// The training state saved beside each checkpoint's weights (`trainer_state.json`).
@@ -292,6 +300,8 @@ pub enum Event {
         step: usize,
         /// Mean cross-entropy over `eval_steps` batches, nats.
         val_loss: f32,
+        /// Fraction of the evaluated examples classified right (classification only).
+        val_accuracy: Option<f32>,
     },
     /// A sample from the model before step `step`.
     Sample {
@@ -400,6 +410,7 @@ impl TrainConfig {
             no_shuffle: !self.shuffle,
             dropout: self.dropout,
             train_tokens,
+            task: default_task(),
         }
     }
 
@@ -423,8 +434,9 @@ fn derive_seed(seed: u64, stream: u64) -> u64 {
 impl RunFlags {
     /// (flag, value) pairs as the CLI spells them; floats in their shortest round-trip form, so
     /// equal text means equal values.
-    fn entries(&self) -> [(&'static str, String); 16] {
+    fn entries(&self) -> [(&'static str, String); 17] {
         [
+            ("--task", self.task.clone()),
             ("--batch-size", self.batch_size.to_string()),
             ("--seq-len", self.seq_len.to_string()),
             ("--grad-accum", self.grad_accum.to_string()),
@@ -702,6 +714,18 @@ impl Metrics {
     }
 }
 
+/// The metrics row of an evaluation: `{"step","val_loss"}`, plus `"val_accuracy"` for
+/// classification.
+fn eval_row(step: usize, val_loss: f32, val_accuracy: Option<f32>) -> String {
+    let acc = val_accuracy.map_or(String::new(), |a| {
+        format!(",\"val_accuracy\":{}", json_num(a as f64))
+    });
+    format!(
+        "{{\"step\":{step},\"val_loss\":{}{acc}}}",
+        json_num(val_loss as f64)
+    )
+}
+
 /// A number as JSON (shortest round-trip form of the f64; `null` when not finite).
 fn json_num(x: f64) -> String {
     serde_json::Value::from(x).to_string()
@@ -803,9 +827,185 @@ pub fn train(
     data: TrainData,
     callback: &mut dyn FnMut(&Event),
 ) -> Result<Outcome, TrainError> {
+    train_task(cfg, start, TaskData::Lm(data), callback)
+}
+
+/// What a run trains on: the language model on token shards, or a task on examples
+/// ([`crate::tasks`]). For tasks, [`TrainConfig::seq_len`] is the longest example (`--max-len`),
+/// a micro-batch is B examples padded to the longest of them, `eval_steps` batches are the first
+/// `eval_steps · B` validation examples, and no samples are drawn.
+#[derive(Debug)]
+pub enum TaskData {
+    /// Next-token prediction on token shards (`--task lm`).
+    Lm(TrainData),
+    /// Sequence classification (`--task classify`); the model must have a score head.
+    Classify {
+        /// Training examples.
+        train: classify::Dataset,
+        /// Validation examples (loss and accuracy).
+        val: Option<classify::Dataset>,
+    },
+    /// Prompt → completion fine-tuning (`--task sft`).
+    Sft {
+        /// Training pairs.
+        train: sft::Dataset,
+        /// Validation pairs (completion loss).
+        val: Option<sft::Dataset>,
+    },
+}
+
+impl TaskData {
+    /// The `--task` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskData::Lm(_) => "lm",
+            TaskData::Classify { .. } => "classify",
+            TaskData::Sft { .. } => "sft",
+        }
+    }
+}
+
+/// What the loop needs from a task: micro-batches with their loss and gradient, evaluation, and a
+/// loader position to checkpoint.
+pub(crate) trait Objective {
+    /// Identifies the training data in [`RunFlags::train_tokens`] (tokens it holds).
+    fn data_size(&self) -> u64;
+    /// Whether there is validation data.
+    fn has_val(&self) -> bool;
+    /// Checks the data against the model and allocates, before anything is written.
+    fn prepare(&mut self, params: &Params, eval: bool) -> Result<(), TrainError>;
+    /// The loader's position.
+    fn loader_state(&self) -> LoaderState;
+    /// Moves the loader to a saved position.
+    fn restore(&mut self, state: &LoaderState) -> Result<(), TrainError>;
+    /// Forward and backward of the next micro-batch (gradients scaled by `loss_scale`, added into
+    /// `grads`); returns its loss and the number of real tokens in it. A non-finite loss skips the
+    /// backward.
+    fn micro_step(
+        &mut self,
+        params: &Params,
+        grads: &mut Params,
+        dropout: Option<&mut Rng>,
+        loss_scale: f32,
+    ) -> (f32, usize);
+    /// Validation loss (and accuracy, for classification) over `steps` batches.
+    fn evaluate(&mut self, params: &Params, steps: usize) -> Option<(f32, Option<f32>)>;
+    /// Whether the run draws text samples.
+    fn samples(&self) -> bool {
+        false
+    }
+}
+
+/// The language-model objective: (B, T) windows of a token shard.
+struct LmObjective {
+    train: Option<Shard>,
+    val: Option<Shard>,
+    train_len: u64,
+    b: usize,
+    t: usize,
+    order: Order,
+    loader: Option<DataLoader>,
+    acts: Option<Activations>,
+    bufs: Buffers,
+}
+
+impl LmObjective {
+    fn new(data: TrainData, b: usize, t: usize, order: Order) -> Self {
+        Self {
+            train_len: data.train.len() as u64,
+            train: Some(data.train),
+            val: data.val,
+            b,
+            t,
+            order,
+            loader: None,
+            acts: None,
+            bufs: Buffers {
+                x: vec![0; b * t],
+                y: vec![0; b * t],
+                span: vec![0; b * t + 1],
+            },
+        }
+    }
+}
+
+impl Objective for LmObjective {
+    fn data_size(&self) -> u64 {
+        self.train_len
+    }
+    fn has_val(&self) -> bool {
+        self.val.is_some()
+    }
+    fn prepare(&mut self, params: &Params, eval: bool) -> Result<(), TrainError> {
+        if let (true, Some(val)) = (eval, &self.val) {
+            val.check_batch(self.b, self.t)?;
+        }
+        if let Some(train) = self.train.take() {
+            self.loader = Some(DataLoader::new(train, self.b, self.t, self.order)?);
+        }
+        self.acts = Some(Activations::new(&params.cfg, self.b, self.t));
+        Ok(())
+    }
+    fn loader_state(&self) -> LoaderState {
+        self.loader.as_ref().expect("prepared").state()
+    }
+    fn restore(&mut self, state: &LoaderState) -> Result<(), TrainError> {
+        Ok(self.loader.as_mut().expect("prepared").restore(state)?)
+    }
+    fn micro_step(
+        &mut self,
+        params: &Params,
+        grads: &mut Params,
+        dropout: Option<&mut Rng>,
+        loss_scale: f32,
+    ) -> (f32, usize) {
+        let (loader, acts, bufs) = (
+            self.loader.as_mut().expect("prepared"),
+            self.acts.as_mut().expect("prepared"),
+            &mut self.bufs,
+        );
+        loader.next_batch(&mut bufs.x, &mut bufs.y);
+        let loss = train::forward(params, acts, &bufs.x, &bufs.y, dropout);
+        if loss.is_finite() {
+            train::backward(params, grads, acts, &bufs.x, &bufs.y, loss_scale);
+        }
+        (loss, self.b * self.t)
+    }
+    fn evaluate(&mut self, params: &Params, steps: usize) -> Option<(f32, Option<f32>)> {
+        let val = self.val.as_ref()?;
+        let acts = self.acts.as_mut().expect("prepared");
+        Some((evaluate(params, acts, val, steps, &mut self.bufs), None))
+    }
+    fn samples(&self) -> bool {
+        true
+    }
+}
+
+/// [`train`] for any [`TaskData`]: the same loop, flags, files, checkpoints and exact resume.
+/// A resumed run must be given the same task (`--task` is one of the [`RunFlags`]).
+///
+/// Errors: as [`train`]; for tasks, [`TrainError::Invalid`] when the data does not fit the model
+/// (a classification model without a head, a label index ≥ num_labels, an example longer than the
+/// context).
+pub fn train_task(
+    cfg: &TrainConfig,
+    start: Start,
+    data: TaskData,
+    callback: &mut dyn FnMut(&Event),
+) -> Result<Outcome, TrainError> {
     cfg.validate()?;
     let (b, t, accum) = (cfg.batch_size, cfg.seq_len, cfg.grad_accum);
-    let flags = cfg.flags(data.train.len() as u64);
+    let task = data.name();
+    let seed = cfg.shuffle.then(|| derive_seed(cfg.seed, 1));
+    let mut obj: Box<dyn Objective> = match data {
+        TaskData::Lm(d) => Box::new(LmObjective::new(d, b, t, cfg.order())),
+        TaskData::Classify { train, val } => {
+            Box::new(classify::ClassifyObjective::new(train, val, b, seed))
+        }
+        TaskData::Sft { train, val } => Box::new(sft::SftObjective::new(train, val, b, seed)),
+    };
+    let mut flags = cfg.flags(obj.data_size());
+    flags.task = task.into();
     let (mut params, resumed) = match start {
         Start::Fresh(p) => (p, None),
         Start::Resume(ck) => {
@@ -834,15 +1034,12 @@ pub fn train(
             mcfg.n_positions
         )));
     }
-    let eval_on = cfg.eval_every > 0 && data.val.is_some();
-    if let (true, Some(val)) = (eval_on, &data.val) {
-        val.check_batch(b, t)?;
-    }
-    let mut loader = DataLoader::new(data.train, b, t, cfg.order())?;
+    let eval_on = cfg.eval_every > 0 && obj.has_val();
+    obj.prepare(&params, eval_on)?;
     let mut dropout_rng = Rng::seed(derive_seed(cfg.seed, 2));
     let (mut opt, start_step) = match resumed {
         Some((opt, state)) => {
-            loader.restore(&state.data)?;
+            obj.restore(&state.data)?;
             dropout_rng = Rng {
                 s: state.dropout_rng,
             };
@@ -862,22 +1059,16 @@ pub fn train(
         }
         None => None,
     };
-    let state_now = |step: usize, opt: &AdamW, loader: &DataLoader, rng: &Rng| TrainerState {
+    let state_now = |step: usize, opt: &AdamW, obj: &dyn Objective, rng: &Rng| TrainerState {
         format: STATE_FORMAT.into(),
         step,
         adamw_t: opt.t,
-        data: loader.state(),
+        data: obj.loader_state(),
         dropout_rng: rng.s,
         flags: flags.clone(),
     };
-    let mut acts = Activations::new(&mcfg, b, t);
     let mut grads = Params::zeros(&mcfg);
-    let mut bufs = Buffers {
-        x: vec![0; b * t],
-        y: vec![0; b * t],
-        span: vec![0; b * t + 1],
-    };
-    let val = data.val.as_ref().filter(|_| eval_on);
+    let sample_every = if obj.samples() { cfg.sample_every } else { 0 };
     let tokens_per_step = b * t * accum;
     callback(&Event::Started {
         start_step,
@@ -890,7 +1081,7 @@ pub fn train(
         if cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
             let checkpoint = match &cfg.out {
                 Some(out) => {
-                    let state = state_now(step, &opt, &loader, &dropout_rng);
+                    let state = state_now(step, &opt, &*obj, &dropout_rng);
                     let dir =
                         save_checkpoint(out, step, cfg.keep_checkpoints, &params, &opt, &state)?;
                     callback(&Event::Saved {
@@ -904,17 +1095,19 @@ pub fn train(
             };
             return Ok(Outcome::Interrupted { step, checkpoint });
         }
-        if let Some(val) = val.filter(|_| step % cfg.eval_every == 0) {
-            let val_loss = evaluate(&params, &mut acts, val, cfg.eval_steps, &mut bufs);
-            if let Some(m) = &mut metrics {
-                m.row(&format!(
-                    "{{\"step\":{step},\"val_loss\":{}}}",
-                    json_num(val_loss as f64)
-                ))?;
+        if eval_on && step % cfg.eval_every == 0 {
+            if let Some((val_loss, val_accuracy)) = obj.evaluate(&params, cfg.eval_steps) {
+                if let Some(m) = &mut metrics {
+                    m.row(&eval_row(step, val_loss, val_accuracy))?;
+                }
+                callback(&Event::Eval {
+                    step,
+                    val_loss,
+                    val_accuracy,
+                });
             }
-            callback(&Event::Eval { step, val_loss });
         }
-        if cfg.sample_every > 0 && step > 0 && step % cfg.sample_every == 0 {
+        if sample_every > 0 && step > 0 && step % sample_every == 0 {
             let text = sample(&params, cfg, step)?;
             callback(&Event::Sample { step, text });
         }
@@ -922,6 +1115,7 @@ pub fn train(
         let t0 = Instant::now();
         grads.data.fill(0.0);
         let mut loss_sum = 0.0f64;
+        let mut tokens = 0usize;
         let non_finite = |what, value| TrainError::NonFinite {
             step,
             what,
@@ -932,21 +1126,13 @@ pub fn train(
                 .and_then(|o| list_checkpoints(o).pop().map(|(_, d)| d)),
         };
         for _ in 0..accum {
-            loader.next_batch(&mut bufs.x, &mut bufs.y);
             let rng = (cfg.dropout > 0.0).then_some(&mut dropout_rng);
-            let loss = train::forward(&params, &mut acts, &bufs.x, &bufs.y, rng);
+            let (loss, n) = obj.micro_step(&params, &mut grads, rng, 1.0 / accum as f32);
             if !loss.is_finite() {
                 return Err(non_finite("loss", loss));
             }
-            train::backward(
-                &params,
-                &mut grads,
-                &mut acts,
-                &bufs.x,
-                &bufs.y,
-                1.0 / accum as f32,
-            );
             loss_sum += loss as f64;
+            tokens += n;
         }
         let loss = (loss_sum / accum as f64) as f32;
         let grad_norm = if cfg.grad_clip > 0.0 {
@@ -965,7 +1151,7 @@ pub fn train(
             loss,
             lr,
             grad_norm,
-            tokens_per_s: tokens_per_step as f64 / seconds.max(1e-9),
+            tokens_per_s: tokens as f64 / seconds.max(1e-9),
             seconds,
         };
         last_loss = loss;
@@ -983,7 +1169,7 @@ pub fn train(
         let done = step + 1;
         if let Some(out) = &cfg.out {
             if cfg.save_every > 0 && done % cfg.save_every == 0 && done < cfg.steps {
-                let state = state_now(done, &opt, &loader, &dropout_rng);
+                let state = state_now(done, &opt, &*obj, &dropout_rng);
                 let dir = save_checkpoint(out, done, cfg.keep_checkpoints, &params, &opt, &state)?;
                 callback(&Event::Saved {
                     step: done,
@@ -993,21 +1179,22 @@ pub fn train(
             }
         }
     }
-    if let Some(val) = val {
-        let val_loss = evaluate(&params, &mut acts, val, cfg.eval_steps, &mut bufs);
+    let last_eval = if eval_on {
+        obj.evaluate(&params, cfg.eval_steps)
+    } else {
+        None
+    };
+    if let Some((val_loss, val_accuracy)) = last_eval {
         if let Some(m) = &mut metrics {
-            m.row(&format!(
-                "{{\"step\":{},\"val_loss\":{}}}",
-                cfg.steps,
-                json_num(val_loss as f64)
-            ))?;
+            m.row(&eval_row(cfg.steps, val_loss, val_accuracy))?;
         }
         callback(&Event::Eval {
             step: cfg.steps,
             val_loss,
+            val_accuracy,
         });
     }
-    if cfg.sample_every > 0 {
+    if sample_every > 0 {
         let text = sample(&params, cfg, cfg.steps)?;
         callback(&Event::Sample {
             step: cfg.steps,
@@ -1015,7 +1202,7 @@ pub fn train(
         });
     }
     if let Some(out) = &cfg.out {
-        let state = state_now(cfg.steps, &opt, &loader, &dropout_rng);
+        let state = state_now(cfg.steps, &opt, &*obj, &dropout_rng);
         write_all(out, &params, &opt, &state)?;
         callback(&Event::Saved {
             step: cfg.steps,

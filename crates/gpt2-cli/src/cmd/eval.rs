@@ -54,7 +54,7 @@ impl Totals {
     }
 }
 
-/// Σ −log softmax(logits)[target] over the rows of `logits` (R, V) with `targets` (R).
+/// Σ −log softmax(logits)\[target\] over the rows of `logits` (R, V) with `targets` (R).
 fn nll_sum(logits: &[f32], targets: &[u32], v: usize) -> f64 {
     logits
         .par_chunks(v)

@@ -11,7 +11,7 @@ use crate::common::{parse_ids, read_text};
 /// Arguments of `gpt2 tokenize`.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Example:\n  gpt2 tokenize \"Hello world\"        # 15496,995\n  gpt2 tokenize --json --file notes.txt"
+    after_help = "Example:\n  gpt2 tokenize \"Hello world\"        # 15496,995\n  gpt2 tokenize --json --file notes.txt\n  gpt2 tokenize --explain --merges \"Hello world\""
 )]
 pub struct TokenizeArgs {
     /// The text to tokenize.
@@ -25,6 +25,12 @@ pub struct TokenizeArgs {
     /// Encode `<|endoftext|>` in the text as the special token 50256 (otherwise it is plain text).
     #[arg(long)]
     allow_special: bool,
+    /// Show the steps: the pre-tokenizer's pieces, then each token's id, bytes and vocab.json string.
+    #[arg(long)]
+    explain: bool,
+    /// With --explain: also the BPE merges that turn each piece's bytes into its tokens.
+    #[arg(long, requires = "explain")]
+    merges: bool,
 }
 
 /// Arguments of `gpt2 detokenize`.
@@ -48,6 +54,9 @@ pub fn run_tokenize(args: TokenizeArgs) -> anyhow::Result<()> {
     } else {
         Special::None
     };
+    if args.explain {
+        return super::tokenize_explain::run(&tok, &text, special, args.json, args.merges);
+    }
     let ids = tok.encode(&text, special);
     let out = if args.json {
         serde_json::to_string(&ids)?

@@ -101,7 +101,13 @@ pub async fn completions(State(app): State<Arc<App>>, body: Body) -> Result<Resp
             "the server is shutting down",
         ),
     })?;
-    let acc = Accumulator::new(&app, plan, app.model_name.clone(), usage_prompt, prompt_scores);
+    let acc = Accumulator::new(
+        &app,
+        plan,
+        app.model_name.clone(),
+        usage_prompt,
+        prompt_scores,
+    );
     let mut res = if acc.plan.stream {
         Sse::new(sse_stream(acc, rx, app.request_timeout)).into_response()
     } else {
@@ -122,7 +128,7 @@ pub async fn completions(State(app): State<Arc<App>>, body: Body) -> Result<Resp
     Ok(res)
 }
 
-/// Prompt token log-probabilities for `echo` + `logprobs`: entry t is log p(ids[t] | ids[..t])
+/// Prompt token log-probabilities for `echo` + `logprobs`: entry t is `log p(ids[t] | ids[..t])`
 /// and its top-k, from one full forward pass; entry 0 has none (OpenAI's `null`).
 type PromptScore = Vec<Option<(f32, Vec<(u32, f32)>)>>;
 

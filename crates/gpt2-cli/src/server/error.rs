@@ -123,7 +123,10 @@ impl IntoResponse for ApiError {
 pub fn from_json_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let path = err.path().to_string();
     let inner = err.into_inner();
-    let syntax = matches!(inner.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof);
+    let syntax = matches!(
+        inner.classify(),
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+    );
     let param = (!syntax && path != "." && path != "?" && !path.is_empty()).then_some(path.clone());
     let message = match inner.classify() {
         _ if syntax => format!("the request body is not valid JSON: {inner}"),

@@ -800,4 +800,67 @@ mod tests {
             assert!(max_diff(&dw, &ndw) < 1e-4, "dw {}", max_diff(&dw, &ndw));
         }
     }
+
+    /// Every layout sgemm is called with (plain, transposed A, transposed B, transposed dst),
+    /// odd sizes around the 8 × 48 tile and the 256-deep k blocks, both split directions, the
+    /// parallel path, with and without accumulation; and the result independent of thread count.
+    #[test]
+    fn sgemm_matches_naive_on_every_layout() {
+        let mut rng = Rng::seed(8);
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (7, 47, 5),
+            (9, 49, 257),
+            (37, 100, 300),
+            (200, 61, 513),
+            (65, 530, 70),
+        ] {
+            let a = randn(m * k, &mut rng);
+            let b = randn(k * n, &mut rng);
+            let init = randn(m * n, &mut rng);
+            let mut want = vec![0f64; m * n];
+            for i in 0..m {
+                for j in 0..n {
+                    want[i * n + j] = (0..k).map(|p| a[i * k + p] as f64 * b[p * n + j] as f64).sum();
+                }
+            }
+            // transposed copies
+            let at: Vec<f32> = (0..k * m).map(|x| a[(x % m) * k + x / m]).collect();
+            let bt: Vec<f32> = (0..n * k).map(|x| b[(x % k) * n + x / k]).collect();
+            for (ta, tb, tc, acc) in [
+                (false, false, false, false),
+                (true, false, false, true),
+                (false, true, false, false),
+                (true, true, true, true),
+                (false, false, true, false),
+            ] {
+                let (av, ars, acs) = if ta { (&at, 1, m) } else { (&a, k, 1) };
+                let (bv, brs, bcs) = if tb { (&bt, 1, k) } else { (&b, n, 1) };
+                let (crs, ccs) = if tc { (1, m) } else { (n, 1) };
+                let mut c: Vec<f32> = (0..m * n)
+                    .map(|x| if tc { init[(x % m) * n + x / m] } else { init[x] })
+                    .collect();
+                let run = |threads: usize, c: &mut Vec<f32>| {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    pool.install(|| sgemm(m, n, k, c, crs, ccs, acc, av, ars, acs, bv, brs, bcs));
+                };
+                let mut c1 = c.clone();
+                run(3, &mut c);
+                run(1, &mut c1);
+                assert_eq!(c, c1, "thread count changed the result");
+                let mut worst = 0f64;
+                for i in 0..m {
+                    for j in 0..n {
+                        let w = want[i * n + j] + if acc { init[i * n + j] as f64 } else { 0.0 };
+                        worst = worst.max((c[i * crs + j * ccs] as f64 - w).abs());
+                    }
+                }
+                let tol = 1e-5 * (k as f64).sqrt() * 4.0;
+                assert!(worst < tol, "m{m} n{n} k{k} ta{ta} tb{tb} tc{tc} acc{acc}: {worst}");
+            }
+        }
+    }
 }

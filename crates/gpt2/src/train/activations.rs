@@ -7,8 +7,9 @@
 //! logits and the per-row log-sum-exp. Gradient scratch (one layer's worth, reused by every layer)
 //! lives here too, so `backward` allocates nothing.
 //!
-//! Memory, in f32: per layer `N·(16C + 2) + B·NH·T²` with N = B·T, plus `N·(2V + 16C)` shared —
-//! for GPT-2 124M at B 4, T 64 about 150 MiB (two `(N, V)` buffers: logits and their gradient).
+//! Memory, in f32: per layer `N·(16C + 4) + B·NH·T²` with N = B·T, plus `N·(2V + 18C + 5) +
+//! B·NH·T²` shared — for GPT-2 124M at B 4, T 64 about 265 MiB, of which 98 MiB are the two
+//! `(N, V)` buffers, logits and their gradient ([`Activations::num_bytes`]; `gpt2 inspect`).
 
 use crate::config::Gpt2Config;
 
@@ -145,6 +146,28 @@ impl Activations {
         }
     }
 
+    /// Buffers for [`super::passes::forward_hidden`] / [`super::passes::backward_hidden`] only
+    /// (a task head on the hidden states): as [`Activations::new`] without the two (B, T, V)
+    /// logits buffers, which dominate memory for small models. [`super::forward`] must not be
+    /// given these.
+    pub fn new_hidden(cfg: &Gpt2Config, b: usize, t: usize) -> Self {
+        // built for a 1-token vocabulary, so the (B, T, V) buffers are never allocated
+        let small = Gpt2Config {
+            vocab_size: 1,
+            ..cfg.clone()
+        };
+        let mut acts = Self::new(&small, b, t);
+        acts.cfg = cfg.clone();
+        acts.logits = Vec::new();
+        acts.dlogits = Vec::new();
+        acts
+    }
+
+    /// The ln_f output of the last forward: the final hidden states (B, T, C).
+    pub fn hidden(&self) -> &[f32] {
+        &self.ln_f
+    }
+
     /// Batch size B.
     pub fn batch(&self) -> usize {
         self.b
@@ -163,6 +186,13 @@ impl Activations {
     /// The per-token cross-entropy of the last forward (nats): (B, T). Their mean is the loss.
     pub fn losses(&self) -> &[f32] {
         &self.losses
+    }
+
+    /// The attention probabilities of block `layer` in the last forward, before dropout:
+    /// (B, T, NH, T), row (b, i, h) holding query i's weights over keys 0..T (0 above the
+    /// diagonal, each row summing to 1). `None` if `layer ≥ L`.
+    pub fn attention(&self, layer: usize) -> Option<&[f32]> {
+        self.layers.get(layer).map(|a| &a.att[..])
     }
 
     /// Bytes held by these buffers.

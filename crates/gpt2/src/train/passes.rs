@@ -1,8 +1,8 @@
 //! The training forward and backward passes of GPT-2 (llm.c `gpt2_forward` / `gpt2_backward`),
 //! built from the kernels; `backward` is `forward` read bottom-up, line for line.
 //!
-//! forward:  encoder → [dropout] → L × (ln_1 → c_attn → attention [dropout on P] → c_proj →
-//!           [dropout] → +res → ln_2 → c_fc → gelu → c_proj → [dropout] → +res) → ln_f →
+//! forward:  encoder → \[dropout\] → L × (ln_1 → c_attn → attention \[dropout on P\] → c_proj →
+//!           \[dropout\] → +res → ln_2 → c_fc → gelu → c_proj → \[dropout\] → +res) → ln_f →
 //!           lm_head (x·wteᵀ) → softmax + cross-entropy (mean over the B·T targets).
 //!
 //! Dropout as Hugging Face's `GPT2LMHeadModel` in training mode: `embd_pdrop` on the embedding
@@ -44,15 +44,41 @@ pub fn forward(
     acts: &mut Activations,
     inputs: &[u32],
     targets: &[u32],
-    mut dropout: Option<&mut Rng>,
+    dropout: Option<&mut Rng>,
 ) -> f32 {
+    forward_hidden(params, acts, inputs, dropout);
+    let (c, v) = (params.cfg.n_embd, params.cfg.vocab_size);
+    let n = acts.b * acts.t;
+    debug_assert!(targets.len() == n && targets.iter().all(|&id| (id as usize) < v));
+    debug_assert!(acts.logits.len() == n * v, "activations without logits (new_hidden)");
+    let Activations {
+        ln_f,
+        logits,
+        lse,
+        losses,
+        ..
+    } = acts;
+    matmul_forward_nt(logits, ln_f, params.views().wte, n, c, v);
+    crossentropy_forward(losses, lse, logits, targets, n, v);
+    (losses.iter().map(|&l| l as f64).sum::<f64>() / n as f64) as f32
+}
+
+/// The trunk of [`forward`], without the lm_head and the loss: encoder → blocks → `ln_f`, whose
+/// output (B, T, C) [`Activations::hidden`] then returns (the hidden states a task head reads).
+/// Same arguments and dropout as [`forward`]; works on [`Activations::new_hidden`] buffers.
+pub fn forward_hidden(
+    params: &Params,
+    acts: &mut Activations,
+    inputs: &[u32],
+    mut dropout: Option<&mut Rng>,
+) {
     let cfg = &params.cfg;
     debug_assert!(acts.cfg == *cfg, "activations were made for another config");
     let (b, t) = (acts.b, acts.t);
     let (c, v, nh) = (cfg.n_embd, cfg.vocab_size, cfg.n_head);
     let (n, hs, eps) = (b * t, c / nh, cfg.layer_norm_epsilon);
-    debug_assert!(inputs.len() == n && targets.len() == n);
-    debug_assert!(inputs.iter().chain(targets).all(|&id| (id as usize) < v));
+    debug_assert!(inputs.len() == n);
+    debug_assert!(inputs.iter().all(|&id| (id as usize) < v));
     let mut site = |p: f32| -> Option<Dropout> {
         let seed = dropout.as_mut()?.next_u64();
         (p > 0.0).then_some(Dropout { seed, p })
@@ -65,9 +91,6 @@ pub fn forward(
         ln_f,
         ln_f_mean,
         ln_f_rstd,
-        logits,
-        lse,
-        losses,
         proj,
         ..
     } = acts;
@@ -123,9 +146,6 @@ pub fn forward(
     }
     let x: &[f32] = layers.last().map_or(&encoded[..], |a| &a.resid3);
     layernorm_forward(ln_f, ln_f_mean, ln_f_rstd, x, p.ln_f_w, p.ln_f_b, n, c, eps);
-    matmul_forward_nt(logits, ln_f, p.wte, n, c, v);
-    crossentropy_forward(losses, lse, logits, targets, n, v);
-    (losses.iter().map(|&l| l as f64).sum::<f64>() / n as f64) as f32
 }
 
 /// Adds `∂(loss_scale · loss)/∂θ` for the last [`forward`] into `grads` (same layout as `params`);
@@ -142,23 +162,90 @@ pub fn backward(
     targets: &[u32],
     loss_scale: f32,
 ) {
+    // loss = mean of the N token losses
+    let n = acts.b * acts.t;
+    acts.dlosses.fill(loss_scale / n as f32);
+    backward_from_dlosses(params, grads, acts, inputs, targets);
+}
+
+/// [`backward`] for the weighted loss `Σ_i weights[i] · loss_i` over the (B, T) per-token losses
+/// of the last [`forward`] ([`Activations::losses`]): a weight 0 masks a target out (PyTorch's
+/// label −100), `1/count` on the kept ones gives their mean. [`backward`] is the case
+/// `weights[i] = loss_scale / (B·T)`. Accumulates into `grads` like [`backward`].
+///
+/// weights: (B, T).
+pub fn backward_weighted(
+    params: &Params,
+    grads: &mut Params,
+    acts: &mut Activations,
+    inputs: &[u32],
+    targets: &[u32],
+    weights: &[f32],
+) {
+    debug_assert_eq!(weights.len(), acts.b * acts.t);
+    acts.dlosses.copy_from_slice(weights);
+    backward_from_dlosses(params, grads, acts, inputs, targets);
+}
+
+/// The lm_head and softmax backward from the per-token loss gradients in `acts.dlosses`, then
+/// the trunk.
+fn backward_from_dlosses(
+    params: &Params,
+    grads: &mut Params,
+    acts: &mut Activations,
+    inputs: &[u32],
+    targets: &[u32],
+) {
+    let cfg = &params.cfg;
+    let (n, c, v) = (acts.b * acts.t, cfg.n_embd, cfg.vocab_size);
+    debug_assert!(inputs.len() == n && targets.len() == n);
+    let Activations {
+        ln_f,
+        logits,
+        lse,
+        dln,
+        dlogits,
+        dlosses,
+        ..
+    } = acts;
+    dlogits.fill(0.0);
+    softmax_crossentropy_backward(dlogits, logits, lse, targets, dlosses, n, v);
+    dln.fill(0.0);
+    matmul_backward_nt(dln, grads.views_mut().wte, dlogits, ln_f, params.views().wte, n, c, v);
+    backward_trunk(params, grads, acts, inputs);
+}
+
+/// Adds the gradient of the trunk ([`forward_hidden`]) given `dhidden` = ∂loss/∂(ln_f output)
+/// (B, T, C), the hook a task head uses (rows the head did not read are 0). Accumulates into
+/// `grads` like [`backward`]; inputs must be those of the forward.
+pub fn backward_hidden(
+    params: &Params,
+    grads: &mut Params,
+    acts: &mut Activations,
+    inputs: &[u32],
+    dhidden: &[f32],
+) {
+    debug_assert_eq!(dhidden.len(), acts.dln.len());
+    acts.dln.copy_from_slice(dhidden);
+    backward_trunk(params, grads, acts, inputs);
+}
+
+/// Backward from ∂loss/∂(ln_f output) in `acts.dln` down to the embeddings.
+fn backward_trunk(params: &Params, grads: &mut Params, acts: &mut Activations, inputs: &[u32]) {
     let cfg = &params.cfg;
     debug_assert!(acts.cfg == *cfg && grads.cfg == *cfg);
     let (b, t) = (acts.b, acts.t);
-    let (c, v, nh) = (cfg.n_embd, cfg.vocab_size, cfg.n_head);
+    let (c, nh) = (cfg.n_embd, cfg.n_head);
     let (n, hs) = (b * t, c / nh);
-    debug_assert!(inputs.len() == n && targets.len() == n);
+    debug_assert!(inputs.len() == n);
     let p = params.views();
     let mut g = grads.views_mut();
     let Activations {
         encoded,
         embd_drop,
         layers,
-        ln_f,
         ln_f_mean,
         ln_f_rstd,
-        logits,
-        lse,
         dresid,
         dln,
         dproj,
@@ -167,17 +254,9 @@ pub fn backward(
         datt,
         dfc,
         dfc_gelu,
-        dlogits,
-        dlosses,
         ..
     } = acts;
 
-    // loss = mean of the N token losses
-    dlosses.fill(loss_scale / n as f32);
-    dlogits.fill(0.0);
-    softmax_crossentropy_backward(dlogits, logits, lse, targets, dlosses, n, v);
-    dln.fill(0.0);
-    matmul_backward_nt(dln, g.wte, dlogits, ln_f, p.wte, n, c, v);
     let x: &[f32] = layers.last().map_or(&encoded[..], |a| &a.resid3);
     dresid.fill(0.0);
     layernorm_backward(
