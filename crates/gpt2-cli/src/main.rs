@@ -37,9 +37,12 @@ enum Cmd {
     /// Rewrite a checkpoint with another storage dtype (f32, f16, bf16).
     Convert(cmd::convert::Args),
     /// Pre-train or fine-tune a model.
-    Train(cmd::train::Args),
-    /// Mean loss and perplexity of a model on a token shard.
+    Train(Box<cmd::train::Args>),
+    /// Mean loss and perplexity of a model on a token shard or a text (sliding window), or the
+    /// accuracy of a classifier (--task classify).
     Eval(cmd::eval::Args),
+    /// Label and class probabilities of texts under a classification model.
+    Classify(cmd::classify::Args),
     /// What a model is made of: config, parameters per tensor, bytes, FLOPs per token, training
     /// memory; or one attention head's pattern on a text (--attention).
     Inspect(cmd::inspect::Args),
@@ -66,8 +69,9 @@ fn main() {
         Cmd::Bench(a) => cmd::bench::run(a),
         Cmd::Prepare(a) => cmd::prepare::run(a),
         Cmd::Convert(a) => cmd::convert::run(a),
-        Cmd::Train(a) => cmd::train::run(a),
+        Cmd::Train(a) => cmd::train::run(*a),
         Cmd::Eval(a) => cmd::eval::run(a),
+        Cmd::Classify(a) => cmd::classify::run(a),
         Cmd::Inspect(a) => cmd::inspect::run(a),
         Cmd::Serve(a) => cmd::serve::run(a),
     };

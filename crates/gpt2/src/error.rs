@@ -21,6 +21,9 @@ pub enum Error {
     /// A training run that cannot start or continue.
     #[error(transparent)]
     Train(Box<crate::trainer::TrainError>),
+    /// Bad task data (classification, prompt/completion files) or a model unfit for the task.
+    #[error(transparent)]
+    Task(#[from] crate::tasks::TaskError),
     /// Invalid inputs to the model or the sampler (token ids ≥ V, prompts longer than maxT, ...).
     #[error("{0}")]
     Invalid(String),

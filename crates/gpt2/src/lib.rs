@@ -21,6 +21,7 @@ pub mod model;
 pub mod params;
 pub mod rng;
 pub mod sampling;
+pub mod tasks;
 pub mod tokenizer;
 pub mod train;
 pub mod trainer;

@@ -29,7 +29,7 @@ pub struct KvCache {
 
 impl KvCache {
     /// An empty cache for a sequence of up to `cap` positions (clamped to maxT). Memory:
-    /// 2·L·C·cap f32 (e.g. 75 MiB for GPT-2 124M at 1024 positions).
+    /// 2·L·C·cap f32 (e.g. 72 MiB for GPT-2 124M at 1024 positions; `gpt2 inspect`).
     pub fn new(cfg: &Gpt2Config, cap: usize) -> Self {
         let cap = cap.min(cfg.n_positions).max(1);
         let n = cfg.n_layer * cfg.n_embd * cap;

@@ -434,9 +434,8 @@ fn derive_seed(seed: u64, stream: u64) -> u64 {
 impl RunFlags {
     /// (flag, value) pairs as the CLI spells them; floats in their shortest round-trip form, so
     /// equal text means equal values.
-    fn entries(&self) -> [(&'static str, String); 17] {
+    fn entries(&self) -> [(&'static str, String); 16] {
         [
-            ("--task", self.task.clone()),
             ("--batch-size", self.batch_size.to_string()),
             ("--seq-len", self.seq_len.to_string()),
             ("--grad-accum", self.grad_accum.to_string()),
@@ -459,6 +458,12 @@ impl RunFlags {
 
 /// Names the first flag whose value differs between a saved run and this one.
 fn compare_flags(saved: &RunFlags, now: &RunFlags) -> Result<(), String> {
+    if saved.task != now.task {
+        return Err(format!(
+            "it was trained with --task {} but --task {} is given now",
+            saved.task, now.task
+        ));
+    }
     if saved.train_tokens != now.train_tokens {
         return Err(format!(
             "it was trained on a shard of {} tokens, --data now has {}",

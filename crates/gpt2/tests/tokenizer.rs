@@ -341,3 +341,25 @@ fn pathological_inputs_are_fast_and_do_not_panic() {
     let secs = start.elapsed().as_secs_f64();
     assert!(secs < 20.0, "pathological inputs took {secs:.1} s");
 }
+
+/// `encode_pieces` is `encode` step by step: its pieces tile the text and its ids concatenate to
+/// the reference ids (what `gpt2 tokenize --explain` prints); `token_id` inverts `token_bytes`.
+#[test]
+fn encode_pieces_tile_the_text_and_give_the_reference_ids() {
+    let t = tok();
+    for case in load_cases() {
+        let pieces = t.encode_pieces(&case.text);
+        let text: String = pieces.iter().map(|(p, _)| *p).collect();
+        assert_eq!(text, case.text, "{}: pieces do not tile the text", case.name);
+        let ids: Vec<u32> = pieces.into_iter().flat_map(|(_, ids)| ids).collect();
+        assert_eq!(ids, case.ids, "{}", case.name);
+    }
+    assert_eq!(
+        t.encode_pieces("Hello world"),
+        vec![("Hello", vec![15496]), (" world", vec![995])]
+    );
+    for id in [0, 995, 15496, 50255] {
+        assert_eq!(t.token_id(t.token_bytes(id).unwrap()), Some(id));
+    }
+    assert_eq!(t.token_id(b"<|endoftext|>"), None);
+}

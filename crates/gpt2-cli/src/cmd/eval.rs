@@ -5,9 +5,11 @@
 //! last, shorter window covers what remains, so every token after the first is predicted once:
 //! `tokens = N − 1`. loss = mean of −log p(target) in nats, perplexity = e^loss.
 //!
-//! Structure: [`run`] picks an evaluation by its input (today `--data`, a token shard), each
-//! producing a [`Totals`]; [`report`] prints any of them. Sliding-window text perplexity and
-//! classification plug in as further inputs.
+//! Structure: [`run`] picks an evaluation by its input: `--data`, a token shard, gives a
+//! [`Totals`] that [`report`] prints; `--file`, a text, gives the sliding-window perplexity of
+//! [`gpt2::tasks::perplexity`] (windows of `--seq-len` tokens advanced by `--stride`);
+//! `--task classify --data FILE` gives accuracy, macro-F1, per-class precision and recall and the
+//! confusion matrix of a classifier ([`gpt2::tasks::classify::Metrics`]).
 
 use std::path::PathBuf;
 
@@ -20,22 +22,47 @@ use rayon::prelude::*;
 /// Arguments of `gpt2 eval`.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Example:\n  gpt2 eval --model gpt2 --data data/shakespeare/val.bin --seq-len 1024 --json"
+    after_help = "Examples:\n  gpt2 eval --model gpt2 --data data/shakespeare/val.bin --seq-len 1024 --json\n  gpt2 eval --file wiki.test.txt --stride 128 --json\n  gpt2 eval --task classify --model runs/sst2 --data sst2/dev.tsv --json"
 )]
 pub struct Args {
     /// Model folder (config.json + model.safetensors) or Hugging Face id (e.g. gpt2); default: the
     /// model that ships with the project.
     #[arg(long)]
     pub model: Option<String>,
-    /// Token shard to evaluate on (e.g. val.bin from `gpt2 prepare`).
-    #[arg(long)]
-    pub data: PathBuf,
+    /// Token shard to evaluate on (e.g. val.bin from `gpt2 prepare`); with --task classify, a
+    /// TSV, CSV or JSONL file of texts and labels.
+    #[arg(long, required_unless_present = "file")]
+    pub data: Option<PathBuf>,
+    /// A UTF-8 text file: perplexity with a sliding window (every token after the first scored
+    /// once); reports mean NLL, perplexity, tokens scored and bits per byte.
+    #[arg(long, conflicts_with = "data")]
+    pub file: Option<PathBuf>,
     /// Window length T in tokens (default: the model's context, n_positions).
     #[arg(long)]
     pub seq_len: Option<usize>,
-    /// Print `{"loss":x,"perplexity":y,"tokens":n}` instead of text.
+    /// With --file: tokens each window advances by (default: half the window); smaller is slower
+    /// and gives every token more context.
+    #[arg(long, requires = "file")]
+    pub stride: Option<usize>,
+    /// What to evaluate: next-token loss (lm) or a classifier's accuracy (classify).
+    #[arg(long, value_enum, default_value_t = EvalTask::Lm)]
+    pub task: EvalTask,
+    #[command(flatten)]
+    pub columns: crate::cmd::task_data::ColumnArgs,
+    /// Print one JSON object instead of text: `{"loss","perplexity","tokens"}` for a shard,
+    /// `{"nll","perplexity","tokens_scored","bits_per_byte"}` for --file, `{"accuracy",
+    /// "macro_f1","examples","labels","per_class","confusion_matrix"}` for --task classify.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `gpt2 eval --task` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalTask {
+    /// Next-token loss and perplexity.
+    Lm,
+    /// Classification accuracy, macro-F1, per-class precision/recall, confusion matrix.
+    Classify,
 }
 
 /// Summed negative log-likelihood over a number of predicted tokens.
@@ -116,6 +143,16 @@ pub fn report(totals: &Totals, json: bool) {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(file) = &args.file {
+        if args.task == EvalTask::Classify {
+            bail!("--file measures perplexity; evaluate a classifier with --task classify --data FILE");
+        }
+        return crate::cmd::eval_tasks::perplexity(&args, file);
+    }
+    let data = args.data.clone().context("--data or --file is required")?;
+    if args.task == EvalTask::Classify {
+        return crate::cmd::eval_tasks::classify(&args, &data);
+    }
     let model = crate::common::load_model(args.model.as_deref())?;
     let cfg = model.config();
     let t = args.seq_len.unwrap_or(cfg.n_positions);
@@ -128,12 +165,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             cfg.n_positions
         );
     }
-    let shard = Shard::open(&args.data, cfg.vocab_size)
-        .with_context(|| format!("--data {}", args.data.display()))?;
+    let shard = Shard::open(&data, cfg.vocab_size)
+        .with_context(|| format!("--data {}", data.display()))?;
     if shard.len() < 2 {
         bail!(
             "--data {}: {} token(s): at least 2 are needed to predict one",
-            args.data.display(),
+            data.display(),
             shard.len()
         );
     }

@@ -73,6 +73,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if context == 0 || seq_len == 0 || args.batch == 0 {
         bail!("--context, --seq-len and --batch must be at least 1");
     }
+    if context > cfg.n_positions {
+        bail!(
+            "--context {context} is longer than the model's context (n_positions {})",
+            cfg.n_positions
+        );
+    }
     if seq_len > cfg.n_positions {
         bail!(
             "--seq-len {seq_len} is longer than the model's context (n_positions {})",
@@ -114,7 +120,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -231,16 +237,16 @@ impl Report {
         let (b, tt) = (batch as u64, seq_len as u64);
         let n = b * tt;
         let largest = 4 * (n * v).max(b * cfg.n_head as u64 * tt * tt).max(n * 4 * c);
-        let (activations, activations_by) =
-            if largest <= mem_total_bytes().unwrap_or(16 << 30) / 2 {
-                let acts = Activations::new(cfg, batch, seq_len);
-                (acts.num_bytes() as u64, "train::Activations::num_bytes")
-            } else {
-                (
-                    4 * activation_floats(cfg, batch, seq_len),
-                    "the formula of docs/memory-and-flops.md (too large to allocate here)",
-                )
-            };
+        let (activations, activations_by) = if largest <= mem_total_bytes().unwrap_or(16 << 30) / 2
+        {
+            let acts = Activations::new(cfg, batch, seq_len);
+            (acts.num_bytes() as u64, "train::Activations::num_bytes")
+        } else {
+            (
+                4 * activation_floats(cfg, batch, seq_len),
+                "the formula of docs/memory-and-flops.md (too large to allocate here)",
+            )
+        };
         Self {
             specs,
             total,
@@ -313,37 +319,40 @@ impl Report {
         let shape = |s: &[usize]| {
             format!(
                 "[{}]",
-                s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+                s.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         };
+        // name, shape, per block, × blocks, total
+        let row = |out: &mut dyn Write, n: &str, s: &str, one: &str, count: &str, total: &str| {
+            writeln!(out, "  {n:<28} {s:<14} {one:>11} {count:>5} {total:>13}")
+        };
+        row(out, "tensor", "shape", "per block", "", "parameters")?;
         if all {
             for s in &self.specs {
-                writeln!(
-                    out,
-                    "  {:<28} {:<14} {:>13}",
-                    s.name,
-                    shape(&s.shape),
-                    thousands(s.numel() as u64)
-                )?;
+                let n = thousands(s.numel() as u64);
+                row(out, &s.name, &shape(&s.shape), "", "", &n)?;
             }
         } else {
             for (n, s, one, count) in self.grouped(cfg) {
-                let value = if count == 1 {
-                    thousands(one)
+                if count == 1 {
+                    row(out, &n, &shape(&s), "", "", &thousands(one))?;
                 } else {
-                    format!("{} × {count} = {}", thousands(one), thousands(one * count))
-                };
-                writeln!(out, "  {n:<28} {:<14} {value:>13}", shape(&s))?;
+                    let (o, c, t) = (thousands(one), format!("× {count}"), thousands(one * count));
+                    row(out, &n, &shape(&s), &o, &c, &t)?;
+                }
             }
         }
-        writeln!(out, "  {:<28} {:<14} {:>13}", "lm_head.weight", "= wte", "0")?;
-        writeln!(out, "  {:<43} {:>13}", "total", thousands(p))?;
-        writeln!(
-            out,
-            "  {:<43} {:>13}",
-            "non-embedding (total − wte − wpe)",
-            thousands(p - self.embedding)
-        )?;
+        row(out, "lm_head.weight", "= wte (tied)", "", "", "0")?;
+        let block = gpt2::params::layer_numel(cfg.n_embd) as u64;
+        let (o, c) = (thousands(block), format!("× {}", cfg.n_layer));
+        let t = thousands(block * cfg.n_layer as u64);
+        row(out, "blocks h.*", "12·C² + 13·C", &o, &c, &t)?;
+        row(out, "total", "", "", "", &thousands(p))?;
+        let non_embedding = thousands(p - self.embedding);
+        row(out, "non-embedding", "− wte − wpe", "", "", &non_embedding)?;
         writeln!(out)?;
         writeln!(out, "weights in memory or on disk")?;
         for (dtype, bytes) in [("f32", 4), ("f16", 2), ("bf16", 2)] {
@@ -363,7 +372,7 @@ impl Report {
         for r in &self.flops {
             writeln!(
                 out,
-                "  {:<20} {:<12} {:>15}",
+                "  {:<20} {:<17} {:>15}",
                 r.name,
                 r.formula,
                 thousands(r.flops)
@@ -371,28 +380,28 @@ impl Report {
         }
         writeln!(
             out,
-            "  {:<20} {:<12} {:>15}",
+            "  {:<20} {:<17} {:>15}",
             "N (non-embedding)",
             "12·L·C²",
             thousands(self.kaplan_n)
         )?;
         writeln!(
             out,
-            "  {:<20} {:<12} {:>15}",
+            "  {:<20} {:<17} {:>15}",
             "C_forward",
             "2N + 2·L·T·C",
             thousands(self.forward)
         )?;
         writeln!(
             out,
-            "  {:<20} {:<12} {:>15}",
-            "C_forward + de-embed",
-            "",
+            "  {:<20} {:<17} {:>15}",
+            "with de-embed",
+            "C_forward + 2·C·V",
             thousands(self.forward + self.de_embed)
         )?;
         writeln!(
             out,
-            "  {:<20} {:<12} {:>15}",
+            "  {:<20} {:<17} {:>15}",
             "training (≈ 3×)",
             "3·C_forward",
             thousands(3 * self.forward)
@@ -421,7 +430,21 @@ impl Report {
             )?;
         }
         writeln!(out, "  (activations: {})", self.activations_by)?;
+        writeln!(out)?;
+        let kv = self.kv_cache_bytes(cfg);
+        writeln!(
+            out,
+            "KV cache of one sequence of T = {} tokens, 2·L·T·C f32: {} bytes ({})",
+            self.context,
+            thousands(kv),
+            mib(kv)
+        )?;
         Ok(())
+    }
+
+    /// Bytes of a [`gpt2::KvCache`] for `context` positions: keys and values, (L, NH, T, HS) each.
+    fn kv_cache_bytes(&self, cfg: &Gpt2Config) -> u64 {
+        4 * 2 * (cfg.n_layer * self.context * cfg.n_embd) as u64
     }
 
     fn json(&self, name: &str, cfg: &Gpt2Config) -> Value {
@@ -432,9 +455,13 @@ impl Report {
             .iter()
             .map(|r| (r.name.to_string(), json!(r.flops)))
             .collect();
+        let mut config = serde_json::to_value(cfg).expect("a config serializes");
+        // f32 → JSON goes through f64 (1e-5 would print as 9.999999747378752e-6)
+        let eps: f64 = cfg.layer_norm_epsilon.to_string().parse().expect("a float");
+        config["layer_norm_epsilon"] = json!(eps);
         json!({
             "model": name,
-            "config": cfg,
+            "config": config,
             "head_size": cfg.head_size(),
             "params": {
                 "tensors": self.specs.iter().map(|s| json!({"name": s.name, "shape": s.shape, "numel": s.numel()})).collect::<Vec<_>>(),
@@ -463,6 +490,7 @@ impl Report {
                 "activations_by": self.activations_by,
                 "total": 4 * w + self.activations,
             },
+            "kv_cache_bytes": {"context": self.context, "bytes": self.kv_cache_bytes(cfg)},
         })
     }
 }

@@ -76,7 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     m.clone()
                 }
             }
-            None => "gpt2-shakespeare".to_string(),
+            None => crate::common::DEFAULT_MODEL_NAME.to_string(),
         });
     let n_ctx = model.config().n_positions;
     let cfg = ServerConfig {

@@ -12,6 +12,9 @@ use anyhow::bail;
 use gpt2::tokenizer::{Special, Tokenizer, EOT, EOT_TEXT};
 use serde_json::json;
 
+/// One merge: the left and right parts (bytes) and the id of the token they form.
+type Merge = (Vec<u8>, Vec<u8>, u32);
+
 /// One pre-tokenizer piece and what became of it.
 struct Piece<'a> {
     text: &'a str,
@@ -19,7 +22,7 @@ struct Piece<'a> {
     /// `<|endoftext|>` recognised as the special token (never merged).
     special: bool,
     /// (left, right, merged id) in the order applied.
-    merges: Vec<(Vec<u8>, Vec<u8>, u32)>,
+    merges: Vec<Merge>,
 }
 
 /// GPT-2's `bytes_to_unicode` (OpenAI `encoder.py`): the printable bytes `!`..`~`, `¡`..`¬`,
@@ -50,7 +53,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The merges that turn `piece` into tokens: repeatedly join the adjacent pair whose
 /// concatenation is the token of lowest id (rank), leftmost on ties, until no pair is a token.
-fn merge_trace(tok: &Tokenizer, piece: &[u8]) -> (Vec<u32>, Vec<(Vec<u8>, Vec<u8>, u32)>) {
+fn merge_trace(tok: &Tokenizer, piece: &[u8]) -> (Vec<u32>, Vec<Merge>) {
     let mut parts: Vec<Vec<u8>> = piece.iter().map(|&b| vec![b]).collect();
     let mut steps = Vec::new();
     loop {
@@ -70,7 +73,10 @@ fn merge_trace(tok: &Tokenizer, piece: &[u8]) -> (Vec<u32>, Vec<(Vec<u8>, Vec<u8
     }
     let ids = parts
         .iter()
-        .map(|p| tok.token_id(p).expect("single bytes and merged pairs are tokens"))
+        .map(|p| {
+            tok.token_id(p)
+                .expect("single bytes and merged pairs are tokens")
+        })
         .collect();
     (ids, steps)
 }
@@ -240,12 +246,7 @@ pub fn run(
                     .expect("the merged pair is adjacent");
                 parts[k] = format!("{l}{r}");
                 parts.remove(k + 1);
-                writeln!(
-                    out,
-                    "  {:>5}  {l} + {r}  →  {}",
-                    id,
-                    parts.join(" ")
-                )?;
+                writeln!(out, "  {:>5}  {l} + {r}  →  {}", id, parts.join(" "))?;
             }
         }
     }
@@ -270,7 +271,11 @@ mod tests {
     #[test]
     fn merge_trace_ends_in_the_encoder_ids() {
         let tok = Tokenizer::gpt2().unwrap();
-        for text in ["Hello world", " tokenization", "  \n\n 2024!! naïve 🤗 <|endoftext|>"] {
+        for text in [
+            "Hello world",
+            " tokenization",
+            "  \n\n 2024!! naïve 🤗 <|endoftext|>",
+        ] {
             for (piece, ids) in tok.encode_pieces(text) {
                 assert_eq!(merge_trace(&tok, piece.as_bytes()).0, ids, "{piece:?}");
             }

@@ -1,4 +1,6 @@
-//! `gpt2 train`: pre-train (`--preset`) or fine-tune (`--init-from`) a model on a token shard.
+//! `gpt2 train`: pre-train (`--preset`) or fine-tune (`--init-from`) a model on a token shard, or
+//! fine-tune it for a task (`--task classify` on labelled texts, `--task sft` on prompt/completion
+//! pairs; see [`crate::cmd::task_data`]).
 //!
 //! This module maps flags to [`gpt2::trainer::TrainConfig`], draws the progress bar, prints evals
 //! and samples, draws `loss.svg` from `metrics.jsonl`, and turns Ctrl-C into a checkpoint; the loop
@@ -12,7 +14,7 @@ use anyhow::{bail, Context};
 use clap::ValueEnum;
 use gpt2::data::{write_shard, Shard};
 use gpt2::train::{AdamWConfig, LrSchedule};
-use gpt2::trainer::{self, Event, Outcome, Start, TrainConfig, TrainData};
+use gpt2::trainer::{self, Event, Outcome, Start, TaskData, TrainConfig, TrainData};
 use gpt2::{Gpt2Config, Params, Rng};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -25,6 +27,19 @@ pub enum Schedule {
     Cosine,
 }
 
+/// `--task` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Task {
+    /// Next-token prediction on token shards (pre-training, fine-tuning on text).
+    Lm,
+    /// Sequence classification: a score head on the last token, from a TSV/CSV/JSONL of texts and
+    /// labels.
+    Classify,
+    /// Prompt → completion fine-tuning from JSONL `{"prompt", "completion"}` lines; the loss counts
+    /// the completion (and its closing <|endoftext|>) only.
+    Sft,
+}
+
 /// Arguments of `gpt2 train`.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -33,16 +48,26 @@ pub enum Schedule {
   gpt2 train --data data/shakespeare --preset gpt2 --n-layer 4 --n-head 4 --n-embd 128 --n-ctx 256 \\
              --out runs/small --seq-len 256 --batch-size 8 --steps 2000 --save-every 500
   gpt2 train ...same flags... --resume runs/small/checkpoint-1000
+  gpt2 train --task classify --data sst2/train.tsv --val-data sst2/dev.tsv --init-from models/gpt2-shakespeare \
+             --out runs/sst2 --batch-size 32 --steps 600 --lr 3e-4 --eval-every 200 --eval-steps 100
+  gpt2 train --task sft --data qa/train.jsonl --init-from models/gpt2-shakespeare --out runs/qa --steps 300
 
 Files in --out: config.json + model.safetensors (final model), optimizer.safetensors +
 trainer_state.json (to resume), metrics.jsonl, loss.svg, checkpoint-N/ (every --save-every steps).")]
 pub struct Args {
-    /// Training data: a folder holding train.bin (and optionally val.bin), or a shard file.
+    /// Training data: a folder holding train.bin (and optionally val.bin), or a shard file; for
+    /// --task classify a TSV, CSV or JSONL file of texts and labels, for --task sft a JSONL file.
     #[arg(long)]
     pub data: PathBuf,
-    /// Validation shard (default: val.bin beside the training shard, if present).
+    /// Validation shard (default: val.bin beside the training shard, if present); for tasks a
+    /// file like --data (no default).
     #[arg(long)]
     pub val_data: Option<PathBuf>,
+    /// What to train: the language model, a classifier or prompt → completion.
+    #[arg(long, value_enum, default_value_t = Task::Lm)]
+    pub task: Task,
+    #[command(flatten)]
+    pub columns: crate::cmd::task_data::ColumnArgs,
     /// Start from this model: a folder or a Hugging Face id (fine-tuning).
     #[arg(long, group = "init", required_unless_present_any = ["preset", "resume"])]
     pub init_from: Option<String>,
@@ -171,6 +196,11 @@ fn preset_config(args: &Args, name: &str) -> anyhow::Result<Gpt2Config> {
 
 fn train_config(args: &Args, stop: Option<Arc<AtomicBool>>) -> anyhow::Result<TrainConfig> {
     let tok = gpt2::tokenizer::Tokenizer::gpt2()?;
+    let sample_every = if args.task == Task::Lm {
+        args.sample_every
+    } else {
+        0
+    };
     Ok(TrainConfig {
         batch_size: args.batch_size,
         seq_len: args.seq_len,
@@ -193,7 +223,7 @@ fn train_config(args: &Args, stop: Option<Arc<AtomicBool>>) -> anyhow::Result<Tr
         grad_clip: args.grad_clip,
         eval_every: args.eval_every,
         eval_steps: args.eval_steps,
-        sample_every: args.sample_every,
+        sample_every,
         sample_prompt: tok.encode("\n", gpt2::tokenizer::Special::None),
         sample_tokens: 32,
         save_every: args.save_every,
@@ -210,7 +240,11 @@ fn train_config(args: &Args, stop: Option<Arc<AtomicBool>>) -> anyhow::Result<Tr
 pub fn run(args: Args) -> anyhow::Result<()> {
     // Checks that need no loading first, so a bad flag costs nothing and writes nothing.
     trainer::check_out_parent(&args.out)?;
-    let (train_path, val_path) = shard_paths(&args)?;
+    let paths = if args.task == Task::Lm {
+        Some(shard_paths(&args)?)
+    } else {
+        None
+    };
     let start = match &args.resume {
         Some(dir) => {
             let ck = trainer::load_checkpoint(dir)?;
@@ -243,14 +277,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             (None, None) => bail!("one of --preset or --init-from is required"),
         },
     };
-    let vocab = match &start {
-        Start::Fresh(p) => p.cfg.vocab_size,
-        Start::Resume(ck) => ck.params.cfg.vocab_size,
-    };
-    let train = Shard::open(&train_path, vocab).context("--data")?;
-    let val = match &val_path {
-        Some(v) => Some(Shard::open(v, vocab).context("--val-data")?),
-        None => None,
+    let (start, data, seq_len) = match paths {
+        Some((train_path, val_path)) => {
+            let vocab = match &start {
+                Start::Fresh(p) => p.cfg.vocab_size,
+                Start::Resume(ck) => ck.params.cfg.vocab_size,
+            };
+            let train = Shard::open(&train_path, vocab).context("--data")?;
+            let val = match &val_path {
+                Some(v) => Some(Shard::open(v, vocab).context("--val-data")?),
+                None => None,
+            };
+            (start, TaskData::Lm(TrainData { train, val }), args.seq_len)
+        }
+        None => crate::cmd::task_data::load(&args, start)?,
     };
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -264,7 +304,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })
         .context("cannot install the Ctrl-C handler")?;
     }
-    let cfg = train_config(&args, Some(Arc::clone(&stop)))?;
+    let mut cfg = train_config(&args, Some(Arc::clone(&stop)))?;
+    cfg.seq_len = seq_len;
+    let per_step = match args.task {
+        Task::Lm => "tokens",
+        _ => "tokens at most",
+    };
 
     let bar = ProgressBar::with_draw_target(Some(args.steps as u64), ProgressDrawTarget::stderr());
     bar.set_style(
@@ -289,7 +334,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             log(
                 &bar,
                 format!(
-                    "training {num_params} parameters, {tokens_per_step} tokens per step, steps {start_step}..{steps}"
+                    "training {num_params} parameters, {tokens_per_step} {per_step} per step, steps {start_step}..{steps}"
                 ),
             );
         }
@@ -304,9 +349,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bar.set_message(msg);
             bar.set_position(m.step as u64 + 1);
         }
-        Event::Eval { step, val_loss } => {
-            last_val = Some(*val_loss);
-            log(&bar, format!("step {step}: val loss {val_loss:.4}"));
+        Event::Eval {
+            step,
+            val_loss,
+            val_accuracy,
+        } => {
+            let acc = val_accuracy.map_or(String::new(), |a| format!(", val accuracy {a:.4}"));
+            last_val = Some(format!("val loss {val_loss:.4}{acc}"));
+            log(&bar, format!("step {step}: val loss {val_loss:.4}{acc}"));
         }
         Event::Sample { step, text } => {
             log(&bar, format!("--- sample at step {step} ---\n{text}\n---"));
@@ -324,11 +374,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     };
-    let result = trainer::train(&cfg, start, TrainData { train, val }, &mut callback);
+    let result = trainer::train_task(&cfg, start, data, &mut callback);
     bar.finish_and_clear();
     match result? {
         Outcome::Finished { last_loss, .. } => {
-            let val = last_val.map_or(String::new(), |v| format!(", val loss {v:.4}"));
+            let val = last_val.map_or(String::new(), |v| format!(", {v}"));
             println!(
                 "trained {} steps: loss {last_loss:.4}{val}; model saved in {}",
                 args.steps,

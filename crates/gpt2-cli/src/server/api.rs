@@ -467,8 +467,22 @@ pub struct Logprobs {
     pub text_offset: Vec<usize>,
 }
 
+impl Logprobs {
+    /// Appends `other`'s entries (one streamed token's) to these.
+    pub fn append(&mut self, other: &Logprobs) {
+        self.tokens.extend_from_slice(&other.tokens);
+        self.token_logprobs.extend_from_slice(&other.token_logprobs);
+        self.text_offset.extend_from_slice(&other.text_offset);
+        if let Some(top) = &other.top_logprobs {
+            self.top_logprobs
+                .get_or_insert_with(Vec::new)
+                .extend_from_slice(top);
+        }
+    }
+}
+
 /// `{token: logprob}` in rank order (serialized as a JSON object that keeps the order).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct TopLogprobs(pub Vec<(String, f32)>);
 
 impl Serialize for TopLogprobs {

@@ -26,12 +26,14 @@ use super::api::{
 };
 use super::batcher::{Event, Job, SubmitError};
 use super::error::ApiError;
-use super::{read_json, App, LogNote};
+use super::{blocking, read_json, App, LogNote};
 
 /// The handler.
 pub async fn completions(State(app): State<Arc<App>>, body: Body) -> Result<Response, ApiError> {
     let req: CompletionRequest = read_json(&app, body).await?;
-    let plan = req.validate(&app.limits, &app.tok)?;
+    // Tokenizing up to `--max-body-bytes` of text is CPU work: keep it off the async workers.
+    let (limits, tok) = (app.limits.clone(), app.tok.clone());
+    let plan = blocking(move || req.validate(&limits, &tok)).await?;
     let note = LogNote(format!(
         "prompts={} n={} prompt_tokens={} max_tokens={}{}{}",
         plan.prompts.len(),
@@ -70,25 +72,26 @@ pub async fn completions(State(app): State<Arc<App>>, body: Body) -> Result<Resp
             .step_by(plan.n)
             .map(|s| s.prompt().to_vec())
             .collect();
-        let scores = tokio::task::spawn_blocking(move || {
+        // one scoring pass at a time: each holds a (T, V) logits buffer
+        let _permit = app.scoring.acquire().await.map_err(|_| {
+            ApiError::server(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is shutting down",
+            )
+        })?;
+        let scores = blocking(move || {
             prompts
                 .iter()
                 .map(|ids| score_prompt(&model, ids, k))
                 .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| {
+                    ApiError::server(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("scoring the prompt failed: {e}"),
+                    )
+                })
         })
-        .await
-        .map_err(|e| {
-            ApiError::server(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("scoring task failed: {e}"),
-            )
-        })?
-        .map_err(|e| {
-            ApiError::server(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("scoring the prompt failed: {e}"),
-            )
-        })?;
+        .await?;
         Some(scores)
     } else {
         None
@@ -261,9 +264,17 @@ impl Accumulator {
         token: Option<&TokenOut>,
         finished: Option<&'static str>,
     ) -> Result<(String, Option<Logprobs>, Option<&'static str>), ApiError> {
-        let want_lp = self.plan.logprobs.is_some();
-        let k = self.plan.logprobs.unwrap_or(0);
-        let top = token.filter(|_| k > 0).map(|t| self.top_map(&t.top));
+        let k = self.plan.logprobs;
+        // this token's logprobs entry (before borrowing the choice mutably)
+        let entry = match (token, k) {
+            (Some(t), Some(k)) => Some(Logprobs {
+                tokens: vec![token_str(&self.tok, t.id)],
+                token_logprobs: vec![Some(t.logprob)],
+                top_logprobs: (k > 0).then(|| vec![Some(self.top_map(&t.top))]),
+                text_offset: vec![self.choices.get(choice).map_or(0, |c| c.chars)],
+            }),
+            _ => None,
+        };
         let Some(acc) = self.choices.get_mut(choice) else {
             return Err(ApiError::server(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -271,43 +282,19 @@ impl Accumulator {
             ));
         };
         let mut text = String::new();
-        let mut lp = None;
         if let Some(t) = token {
             acc.tokens += 1;
-            text = t.text.clone();
-            if want_lp {
-                let entry = Logprobs {
-                    tokens: vec![token_str(&self.tok, t.id)],
-                    token_logprobs: vec![Some(t.logprob)],
-                    top_logprobs: (k > 0).then(|| vec![top]),
-                    text_offset: vec![acc.chars],
-                };
-                acc.logprobs.tokens.extend(entry.tokens.iter().cloned());
-                acc.logprobs
-                    .token_logprobs
-                    .extend(entry.token_logprobs.iter().cloned());
-                acc.logprobs
-                    .text_offset
-                    .extend(entry.text_offset.iter().cloned());
-                if k > 0 {
-                    let tops = acc.logprobs.top_logprobs.get_or_insert_with(Vec::new);
-                    tops.push(
-                        entry
-                            .top_logprobs
-                            .as_ref()
-                            .and_then(|v| v[0].as_ref())
-                            .map(|m| TopLogprobs(m.0.clone())),
-                    );
-                }
-                lp = Some(entry);
-            }
             acc.chars += t.text.chars().count();
             acc.text.push_str(&t.text);
+            text.clone_from(&t.text);
+        }
+        if let Some(e) = &entry {
+            acc.logprobs.append(e);
         }
         if finished.is_some() {
             acc.finish = finished;
         }
-        Ok((text, lp, finished))
+        Ok((text, entry, finished))
     }
 
     fn all_done(&self) -> bool {

@@ -83,6 +83,8 @@ pub struct App {
     started: u64,
     next_id: AtomicU64,
     playground: String,
+    /// Admits one `echo` + `logprobs` prompt-scoring pass at a time.
+    scoring: tokio::sync::Semaphore,
 }
 
 impl App {
@@ -105,6 +107,15 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Runs CPU-bound `f` (tokenizing, scoring) on tokio's blocking pool, off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, format!("worker task failed: {e}"))
+    })?
 }
 
 /// Reads a JSON body: at most `max_body_bytes` (413), within `read_timeout` (408), parsed into `T`
@@ -243,7 +254,8 @@ async fn tokenize(
     } else {
         Special::None
     };
-    let tokens = app.tok.encode(&req.text, special);
+    let tok = app.tok.clone();
+    let tokens = blocking(move || Ok(tok.encode(&req.text, special))).await?;
     Ok(Json(json!({"count": tokens.len(), "tokens": tokens})))
 }
 
@@ -401,6 +413,7 @@ pub fn run(cfg: ServerConfig, model: Model) -> anyhow::Result<()> {
         started: unix_now(),
         next_id: AtomicU64::new(0),
         playground,
+        scoring: tokio::sync::Semaphore::new(1),
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

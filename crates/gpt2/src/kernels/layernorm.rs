@@ -241,7 +241,10 @@ mod tests {
             };
             for (i, &got) in dinp.iter().enumerate() {
                 let want = 0.5 + fd(0, i);
-                assert!((got as f64 - want).abs() < 1e-4, "dinp[{i}] {got} vs {want}");
+                assert!(
+                    (got as f64 - want).abs() < 1e-4,
+                    "dinp[{i}] {got} vs {want}"
+                );
             }
             for j in 0..c {
                 let want = 0.25 + fd(1, j);

@@ -446,14 +446,33 @@ mod avx512 {
         b_rs: usize,
         b_cs: usize,
     ) {
-        let (a, b) = (View { ptr: a, rs: a_rs, cs: a_cs }, View { ptr: b, rs: b_rs, cs: b_cs });
-        let c = Dst { ptr: dst, rs: dst_rs, cs: dst_cs };
+        let (a, b) = (
+            View {
+                ptr: a,
+                rs: a_rs,
+                cs: a_cs,
+            },
+            View {
+                ptr: b,
+                rs: b_rs,
+                cs: b_cs,
+            },
+        );
+        let c = Dst {
+            ptr: dst,
+            rs: dst_rs,
+            cs: dst_cs,
+        };
         let threads = rayon::current_num_threads();
         let parallel = threads > 1 && m * n * k > 64 * 64 * 64;
         // split the longer side of C into chunks: ≥ 4 tasks per thread when large enough
         let split_cols = n >= m;
         let (len, align) = if split_cols { (n, NR) } else { (m, MR) };
-        let want = if parallel { len.div_ceil(4 * threads) } else { len };
+        let want = if parallel {
+            len.div_ceil(4 * threads)
+        } else {
+            len
+        };
         let chunk = want.div_ceil(align).max(4) * align;
         let chunk = chunk.min(CHUNK_MAX.div_ceil(align) * align);
         let tasks = len.div_ceil(chunk);
@@ -540,58 +559,125 @@ mod avx512 {
         });
     }
 
-    /// Packs A[i0..i0+mc, p0..p0+kc] into strips of MR rows, k-major, zero-padded.
+    /// Packs A[i0..i0+mc, p0..p0+kc] into strips of MR rows, k-major, zero-padded. Reads along
+    /// whichever axis of A is contiguous.
     unsafe fn pack_a(ap: &mut [f32], a: View, i0: usize, mc: usize, p0: usize, kc: usize) {
         for s in 0..mc.div_ceil(MR) {
             let dst = &mut ap[s * MR * kc..(s + 1) * MR * kc];
             let rows = MR.min(mc - s * MR);
-            for i in 0..MR {
-                if i >= rows {
-                    for p in 0..kc {
-                        dst[p * MR + i] = 0.0;
-                    }
-                    continue;
-                }
-                let src = a.ptr.add((i0 + s * MR + i) * a.rs + p0 * a.cs);
+            let src = a.ptr.add((i0 + s * MR) * a.rs + p0 * a.cs);
+            if rows < MR {
+                dst.fill(0.0);
+            }
+            if a.rs < a.cs {
+                // A transposed in memory: the MR values of one k are (nearly) contiguous
                 for p in 0..kc {
-                    dst[p * MR + i] = *src.add(p * a.cs);
+                    for i in 0..rows {
+                        dst[p * MR + i] = *src.add(i * a.rs + p * a.cs);
+                    }
+                }
+            } else {
+                for i in 0..rows {
+                    for p in 0..kc {
+                        dst[p * MR + i] = *src.add(i * a.rs + p * a.cs);
+                    }
                 }
             }
         }
     }
 
-    /// Packs B[p0..p0+kc, j0..j0+nw] into strips of NR columns, k-major, zero-padded.
+    /// Packs B[p0..p0+kc, j0..j0+nw] into strips of NR columns, k-major, zero-padded. A
+    /// transposed B (`b_rs == 1`, e.g. `wteᵀ` in the lm_head or `Wᵀ` in a matmul backward) is
+    /// transposed 16 × 16 at a time in registers.
     unsafe fn pack_b(bp: &mut [f32], b: View, p0: usize, kc: usize, j0: usize, nw: usize) {
         for s in 0..nw.div_ceil(NR) {
             let dst = &mut bp[s * NR * kc..(s + 1) * NR * kc];
             let cols = NR.min(nw - s * NR);
+            let src = b.ptr.add(p0 * b.rs + (j0 + s * NR) * b.cs);
+            if cols < NR {
+                dst.fill(0.0);
+            }
             if b.cs == 1 {
                 for p in 0..kc {
-                    let src = b.ptr.add((p0 + p) * b.rs + j0 + s * NR);
-                    let row = &mut dst[p * NR..(p + 1) * NR];
-                    std::ptr::copy_nonoverlapping(src, row.as_mut_ptr(), cols);
-                    row[cols..].fill(0.0);
+                    let row = &mut dst[p * NR..p * NR + cols];
+                    std::ptr::copy_nonoverlapping(src.add(p * b.rs), row.as_mut_ptr(), cols);
                 }
+                continue;
+            }
+            // scalar path for what the 16 × 16 tiles do not cover
+            let (full_p, full_j) = if b.rs == 1 {
+                (kc / 16 * 16, cols / 16 * 16)
             } else {
-                for j in 0..NR {
-                    if j >= cols {
-                        for p in 0..kc {
-                            dst[p * NR + j] = 0.0;
-                        }
-                        continue;
-                    }
-                    let src = b.ptr.add(p0 * b.rs + (j0 + s * NR + j) * b.cs);
-                    for p in 0..kc {
-                        dst[p * NR + j] = *src.add(p * b.rs);
+                (0, 0)
+            };
+            if full_p > 0 && full_j > 0 {
+                for jb in (0..full_j).step_by(16) {
+                    for pt in (0..full_p).step_by(16) {
+                        transpose16(
+                            src.add(jb * b.cs + pt),
+                            b.cs,
+                            dst.as_mut_ptr().add(pt * NR + jb),
+                            NR,
+                        );
                     }
                 }
             }
+            for j in 0..cols {
+                let col = src.add(j * b.cs);
+                let p_start = if j < full_j { full_p } else { 0 };
+                for p in p_start..kc {
+                    dst[p * NR + j] = *col.add(p * b.rs);
+                }
+            }
+        }
+    }
+
+    /// dst[q·ld_dst + r] = src[r·ld_src + q] for a 16 × 16 tile (the unpack/shuffle network of
+    /// the classic in-register transpose).
+    #[target_feature(enable = "avx512f")]
+    unsafe fn transpose16(src: *const f32, ld_src: usize, dst: *mut f32, ld_dst: usize) {
+        let mut r = [_mm512_setzero_ps(); 16];
+        for (i, v) in r.iter_mut().enumerate() {
+            *v = _mm512_loadu_ps(src.add(i * ld_src));
+        }
+        let mut t = [_mm512_setzero_ps(); 16];
+        for i in 0..8 {
+            t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        for i in 0..4 {
+            let (a, b, c, d) = (t[4 * i], t[4 * i + 1], t[4 * i + 2], t[4 * i + 3]);
+            r[4 * i] = _mm512_shuffle_ps::<0x44>(a, c);
+            r[4 * i + 1] = _mm512_shuffle_ps::<0xEE>(a, c);
+            r[4 * i + 2] = _mm512_shuffle_ps::<0x44>(b, d);
+            r[4 * i + 3] = _mm512_shuffle_ps::<0xEE>(b, d);
+        }
+        for h in 0..2 {
+            for i in 0..4 {
+                let (a, b) = (r[8 * h + i], r[8 * h + 4 + i]);
+                t[8 * h + i] = _mm512_shuffle_f32x4::<0x88>(a, b);
+                t[8 * h + 4 + i] = _mm512_shuffle_f32x4::<0xDD>(a, b);
+            }
+        }
+        for i in 0..8 {
+            r[i] = _mm512_shuffle_f32x4::<0x88>(t[i], t[8 + i]);
+            r[8 + i] = _mm512_shuffle_f32x4::<0xDD>(t[i], t[8 + i]);
+        }
+        for (q, v) in r.iter().enumerate() {
+            _mm512_storeu_ps(dst.add(q * ld_dst), *v);
         }
     }
 
     /// C (MR × NR, row stride rs_c, unit column stride) (+)= a strip (kc × MR) · b strip (kc × NR).
     #[target_feature(enable = "avx512f")]
-    unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, c: *mut f32, rs_c: usize, load_c: bool) {
+    unsafe fn kernel(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        rs_c: usize,
+        load_c: bool,
+    ) {
         let mut acc = [[_mm512_setzero_ps(); 3]; MR];
         for p in 0..kc {
             let bp = b.add(p * NR);
@@ -610,7 +696,11 @@ mod avx512 {
             let cp = c.add(i * rs_c);
             for (l, &v) in row.iter().enumerate() {
                 let d = cp.add(16 * l);
-                let v = if load_c { _mm512_add_ps(_mm512_loadu_ps(d), v) } else { v };
+                let v = if load_c {
+                    _mm512_add_ps(_mm512_loadu_ps(d), v)
+                } else {
+                    v
+                };
                 _mm512_storeu_ps(d, v);
             }
         }
@@ -821,7 +911,9 @@ mod tests {
             let mut want = vec![0f64; m * n];
             for i in 0..m {
                 for j in 0..n {
-                    want[i * n + j] = (0..k).map(|p| a[i * k + p] as f64 * b[p * n + j] as f64).sum();
+                    want[i * n + j] = (0..k)
+                        .map(|p| a[i * k + p] as f64 * b[p * n + j] as f64)
+                        .sum();
                 }
             }
             // transposed copies
@@ -838,7 +930,13 @@ mod tests {
                 let (bv, brs, bcs) = if tb { (&bt, 1, k) } else { (&b, n, 1) };
                 let (crs, ccs) = if tc { (1, m) } else { (n, 1) };
                 let mut c: Vec<f32> = (0..m * n)
-                    .map(|x| if tc { init[(x % m) * n + x / m] } else { init[x] })
+                    .map(|x| {
+                        if tc {
+                            init[(x % m) * n + x / m]
+                        } else {
+                            init[x]
+                        }
+                    })
                     .collect();
                 let run = |threads: usize, c: &mut Vec<f32>| {
                     let pool = rayon::ThreadPoolBuilder::new()
@@ -859,7 +957,10 @@ mod tests {
                     }
                 }
                 let tol = 1e-5 * (k as f64).sqrt() * 4.0;
-                assert!(worst < tol, "m{m} n{n} k{k} ta{ta} tb{tb} tc{tc} acc{acc}: {worst}");
+                assert!(
+                    worst < tol,
+                    "m{m} n{n} k{k} ta{ta} tb{tb} tc{tc} acc{acc}: {worst}"
+                );
             }
         }
     }

@@ -384,7 +384,7 @@ impl Classifier {
     /// Empty buffers (allocated at the first batch of each shape).
     pub fn new() -> Self {
         Self {
-            cache: ActsCache::new(4, true),
+            cache: ActsCache::new(8, true),
             last: Vec::new(),
             logits: Vec::new(),
             lse: Vec::new(),
@@ -445,7 +445,13 @@ impl Classifier {
 
     /// Adds `∂(loss_scale · loss)/∂θ` of the last [`Classifier::forward`] (same `batch`, with
     /// labels) into `grads`, `score.weight` included. Accumulates, like [`train::backward`].
-    pub fn backward(&mut self, params: &Params, grads: &mut Params, batch: &Batch, loss_scale: f32) {
+    pub fn backward(
+        &mut self,
+        params: &Params,
+        grads: &mut Params,
+        batch: &Batch,
+        loss_scale: f32,
+    ) {
         let cfg = &params.cfg;
         let (b, t, c) = (batch.b, batch.t, cfg.n_embd);
         let k = cfg.num_labels.expect("a classification model");
@@ -565,7 +571,9 @@ impl Metrics {
 
     /// Fraction predicted right.
     pub fn accuracy(&self) -> f64 {
-        let right: u64 = (0..self.confusion.len()).map(|i| self.confusion[i][i]).sum();
+        let right: u64 = (0..self.confusion.len())
+            .map(|i| self.confusion[i][i])
+            .sum();
         right as f64 / self.total().max(1) as f64
     }
 
@@ -662,6 +670,10 @@ pub fn evaluate(
     ((loss / n as f64) as f32, right as f32 / n as f32)
 }
 
+/// Training batches are drawn length-bucketed: runs of this many batches' worth of shuffled
+/// examples are sorted by length ([`ExampleLoader::bucketed`]), so little padding is computed.
+pub const BUCKET_BATCHES: usize = 16;
+
 /// The trainer's view of a classification run ([`crate::trainer::Objective`]).
 #[derive(Debug)]
 pub(crate) struct ClassifyObjective {
@@ -674,7 +686,8 @@ pub(crate) struct ClassifyObjective {
 
 impl ClassifyObjective {
     pub(crate) fn new(train: Dataset, val: Option<Dataset>, b: usize, seed: Option<u64>) -> Self {
-        let loader = ExampleLoader::new(train.examples.len(), seed);
+        let lengths = train.examples.iter().map(|e| e.ids.len() as u32).collect();
+        let loader = ExampleLoader::bucketed(lengths, b * BUCKET_BATCHES, seed);
         Self {
             train,
             val,

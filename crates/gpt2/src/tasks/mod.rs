@@ -116,9 +116,9 @@ impl Truncate {
 }
 
 /// The padded length of a batch whose longest sequence has `t` tokens: rounded up to a multiple
-/// of 16 (so few distinct (B, T) shapes occur and their buffers can be reused), at most `max_t`.
+/// of 8 (so few distinct (B, T) shapes occur and their buffers can be reused), at most `max_t`.
 pub fn padded_len(t: usize, max_t: usize) -> usize {
-    t.div_ceil(16).saturating_mul(16).min(max_t).max(t)
+    t.div_ceil(8).saturating_mul(8).min(max_t).max(t)
 }
 
 /// Training buffers by (B, T), reused across batches of the same padded shape; at most `cap`
@@ -159,10 +159,16 @@ impl ActsCache {
 /// every epoch (Fisher–Yates from the back, as [`crate::data::DataLoader`]); a batch that crosses
 /// the end of an epoch continues in the next. Its [`LoaderState`] is saved with checkpoints so a
 /// resumed run reads exactly the batches the uninterrupted run would have read.
+///
+/// With [`ExampleLoader::bucketed`], each run of `bucket` consecutive indices of a shuffled epoch
+/// is sorted by example length (stably), so a batch holds examples of similar length and little
+/// padding is computed (length-bucketed sampling, as `transformers`' `group_by_length`).
 #[derive(Debug, Clone)]
 pub struct ExampleLoader {
     n: usize,
     shuffle: bool,
+    /// (example lengths, bucket size) for length-bucketed shuffling.
+    buckets: Option<(Vec<u32>, usize)>,
     perm: Vec<u32>,
     rng: Rng,
     state: LoaderState,
@@ -171,9 +177,20 @@ pub struct ExampleLoader {
 impl ExampleLoader {
     /// A loader over `n ≥ 1` examples; `seed: None` keeps the file order.
     pub fn new(n: usize, seed: Option<u64>) -> Self {
+        Self::build(n, seed, None)
+    }
+
+    /// A shuffled loader whose epochs are sorted by `lengths` within runs of `bucket` examples
+    /// (file order when `seed` is `None`).
+    pub fn bucketed(lengths: Vec<u32>, bucket: usize, seed: Option<u64>) -> Self {
+        Self::build(lengths.len(), seed, Some((lengths, bucket.max(1))))
+    }
+
+    fn build(n: usize, seed: Option<u64>, buckets: Option<(Vec<u32>, usize)>) -> Self {
         let mut l = Self {
             n,
             shuffle: seed.is_some(),
+            buckets,
             perm: Vec::new(),
             rng: Rng::seed(seed.unwrap_or(0)),
             state: LoaderState {
@@ -195,6 +212,11 @@ impl ExampleLoader {
             for i in (1..self.n).rev() {
                 let j = self.rng.below(i as u64 + 1) as usize;
                 self.perm.swap(i, j);
+            }
+            if let Some((lengths, bucket)) = &self.buckets {
+                for run in self.perm.chunks_mut(*bucket) {
+                    run.sort_by_key(|&i| lengths[i as usize]);
+                }
             }
         }
         self.state.pos = 0;
@@ -232,9 +254,9 @@ impl ExampleLoader {
             )));
         }
         if self.shuffle {
-            let rng = state.rng.ok_or_else(|| {
-                TaskError::Invalid("the saved state has no shuffling RNG".into())
-            })?;
+            let rng = state
+                .rng
+                .ok_or_else(|| TaskError::Invalid("the saved state has no shuffling RNG".into()))?;
             self.rng = Rng { s: rng };
         }
         self.state.epoch = state.epoch - 1;
@@ -277,12 +299,22 @@ mod tests {
         assert_eq!(rest, again);
         let mut seq = ExampleLoader::new(3, None);
         assert_eq!(seq.next_batch(4), [0, 1, 2, 0]);
+        // bucketed: the same examples per run of 4, sorted by length within it
+        let lengths: Vec<u32> = vec![5, 1, 4, 2, 8, 3, 7];
+        let mut plain = ExampleLoader::new(7, Some(9));
+        let mut buck = ExampleLoader::bucketed(lengths.clone(), 4, Some(9));
+        let (p, q) = (plain.next_batch(7), buck.next_batch(7));
+        for (a, b) in p.chunks(4).zip(q.chunks(4)) {
+            let mut a = a.to_vec();
+            a.sort_by_key(|&i| lengths[i]);
+            assert_eq!(a, b);
+        }
     }
 
     #[test]
     fn padded_len_rounds_up_within_the_context() {
-        assert_eq!(padded_len(1, 256), 16);
-        assert_eq!(padded_len(17, 256), 32);
+        assert_eq!(padded_len(1, 256), 8);
+        assert_eq!(padded_len(17, 256), 24);
         assert_eq!(padded_len(250, 256), 256);
         assert_eq!(padded_len(30, 20), 30);
     }

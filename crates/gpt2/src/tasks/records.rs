@@ -289,11 +289,7 @@ fn jsonl(path: &str, text: &str, columns: &[Column]) -> Result<Vec<Record>, Task
         };
         let mut values = Vec::with_capacity(columns.len());
         for col in columns {
-            let Some((name, v)) = col
-                .names
-                .iter()
-                .find_map(|n| obj.get(n).map(|v| (n, v)))
-            else {
+            let Some((name, v)) = col.names.iter().find_map(|n| obj.get(n).map(|v| (n, v))) else {
                 return Err(bad(format!(
                     "no field {} (fields: {}); name it with {}",
                     col.describe(),
@@ -371,7 +367,10 @@ mod tests {
         let err = parse_records("f.csv", "label,text\n1,\"open\n", Format::Csv, &cols())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("f.csv:2") && err.contains("never closed"), "{err}");
+        assert!(
+            err.contains("f.csv:2") && err.contains("never closed"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -379,9 +378,14 @@ mod tests {
         let t = "{\"text\": \"x\", \"label\": 3}\n\n{\"text\": \"y\", \"label\": \"b\"}\n";
         let r = parse_records("f.jsonl", t, Format::Jsonl, &cols()).unwrap();
         assert_eq!(vals(&r), [(1, vec!["x", "3"]), (3, vec!["y", "b"])]);
-        let e = parse_records("f.jsonl", "{\"text\":\"x\",\"label\":1}\n[1]\n", Format::Jsonl, &cols())
-            .unwrap_err()
-            .to_string();
+        let e = parse_records(
+            "f.jsonl",
+            "{\"text\":\"x\",\"label\":1}\n[1]\n",
+            Format::Jsonl,
+            &cols(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("f.jsonl:2") && e.contains("an array"), "{e}");
         let e = parse_records("f.jsonl", "{\"text\":\"x\"}\n", Format::Jsonl, &cols())
             .unwrap_err()

@@ -81,7 +81,7 @@ impl AdamW {
         let ranges: Vec<(usize, f32)> = param_specs(&params.cfg)
             .iter()
             .map(|s| {
-                let wd = cfg.weight_decay;
+                let wd = if s.decays() { cfg.weight_decay } else { 0.0 };
                 (s.offset + s.numel(), 1.0 - lr * wd)
             })
             .collect();

@@ -50,7 +50,10 @@ pub fn forward(
     let (c, v) = (params.cfg.n_embd, params.cfg.vocab_size);
     let n = acts.b * acts.t;
     debug_assert!(targets.len() == n && targets.iter().all(|&id| (id as usize) < v));
-    debug_assert!(acts.logits.len() == n * v, "activations without logits (new_hidden)");
+    debug_assert!(
+        acts.logits.len() == n * v,
+        "activations without logits (new_hidden)"
+    );
     let Activations {
         ln_f,
         logits,
@@ -211,7 +214,16 @@ fn backward_from_dlosses(
     dlogits.fill(0.0);
     softmax_crossentropy_backward(dlogits, logits, lse, targets, dlosses, n, v);
     dln.fill(0.0);
-    matmul_backward_nt(dln, grads.views_mut().wte, dlogits, ln_f, params.views().wte, n, c, v);
+    matmul_backward_nt(
+        dln,
+        grads.views_mut().wte,
+        dlogits,
+        ln_f,
+        params.views().wte,
+        n,
+        c,
+        v,
+    );
     backward_trunk(params, grads, acts, inputs);
 }
 
