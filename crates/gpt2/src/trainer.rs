@@ -986,10 +986,10 @@ impl Objective for LmObjective {
     }
 }
 
-/// [`train`] for any [`TaskData`]: the same loop, flags, files, checkpoints and exact resume.
+/// [`train()`] for any [`TaskData`]: the same loop, flags, files, checkpoints and exact resume.
 /// A resumed run must be given the same task (`--task` is one of the [`RunFlags`]).
 ///
-/// Errors: as [`train`]; for tasks, [`TrainError::Invalid`] when the data does not fit the model
+/// Errors: as [`train()`]; for tasks, [`TrainError::Invalid`] when the data does not fit the model
 /// (a classification model without a head, a label index ≥ num_labels, an example longer than the
 /// context).
 pub fn train_task(

@@ -266,6 +266,30 @@ fn sft_loss_and_every_gradient_match_pytorch_with_masked_labels() {
     let mut grads = Params::zeros(&params.cfg);
     ft.backward(&params, &mut grads, &batch, 1.0);
     check_grads("sft", &grads, &fix);
+
+    // the general hook: the full language-model pass with the same per-token weights
+    let mut acts = gpt2::train::Activations::new(&params.cfg, batch.b, batch.t);
+    gpt2::train::forward(&params, &mut acts, &batch.inputs, &batch.targets, None);
+    let weighted: f64 = acts
+        .losses()
+        .iter()
+        .zip(&batch.weights)
+        .map(|(&l, &w)| l as f64 * w as f64)
+        .sum();
+    assert!(
+        ((weighted - want) / want).abs() < 1e-5,
+        "{weighted} vs {want}"
+    );
+    let mut grads = Params::zeros(&params.cfg);
+    gpt2::train::backward_weighted(
+        &params,
+        &mut grads,
+        &mut acts,
+        &batch.inputs,
+        &batch.targets,
+        &batch.weights,
+    );
+    check_grads("backward_weighted", &grads, &fix);
 }
 
 #[test]

@@ -350,7 +350,11 @@ fn encode_pieces_tile_the_text_and_give_the_reference_ids() {
     for case in load_cases() {
         let pieces = t.encode_pieces(&case.text);
         let text: String = pieces.iter().map(|(p, _)| *p).collect();
-        assert_eq!(text, case.text, "{}: pieces do not tile the text", case.name);
+        assert_eq!(
+            text, case.text,
+            "{}: pieces do not tile the text",
+            case.name
+        );
         let ids: Vec<u32> = pieces.into_iter().flat_map(|(_, ids)| ids).collect();
         assert_eq!(ids, case.ids, "{}", case.name);
     }

@@ -17,7 +17,7 @@ use gpt2::train::Activations;
 use gpt2::Gpt2Config;
 use serde_json::{json, Value};
 
-use crate::common::load_model;
+use crate::common::{default_model_dir, load_model};
 
 /// Arguments of `gpt2 inspect`.
 #[derive(clap::Args)]
@@ -107,11 +107,14 @@ fn config_of(args: &Args) -> anyhow::Result<(String, Gpt2Config)> {
             let cfg = Gpt2Config::from_json_file(&dir.join(gpt2::checkpoint::CONFIG_FILE))?;
             Ok((m.clone(), cfg))
         }
-        // the default model, wherever it comes from (folder or embedded): load it
-        None => Ok((
-            "gpt2-shakespeare (default)".to_string(),
-            load_model(None)?.config().clone(),
-        )),
+        // the default model, wherever it comes from (folder or embedded in the binary)
+        None => {
+            let name = match default_model_dir() {
+                Some(dir) => format!("{} (default)", dir.display()),
+                None => "gpt2-shakespeare (default, embedded)".to_string(),
+            };
+            Ok((name, load_model(None)?.config().clone()))
+        }
     }
 }
 

@@ -9,9 +9,10 @@
 //! - [`perplexity`]: windows of n_ctx tokens advanced by a stride; every token after the first is
 //!   scored once with the longest context its window gives (the Hugging Face perplexity guide).
 //!
-//! All three reuse the training passes of [`crate::train`]: classification through the trunk hooks
-//! [`crate::train::forward_hidden`] / [`crate::train::backward_hidden`], fine-tuning through the
-//! per-token loss weights of [`crate::train::backward_weighted`]. [`records`] reads the example
+//! All three reuse the training passes of [`crate::train`]: classification and fine-tuning through
+//! the trunk hooks [`crate::train::forward_hidden`] / [`crate::train::backward_hidden`] (the
+//! fine-tuning loss equals the per-token weighted loss of [`crate::train::backward_weighted`],
+//! computed on the completion rows only), perplexity through [`crate::Model`]. [`records`] reads the example
 //! files (TSV, CSV, JSONL) and [`ExampleLoader`] gives examples to the trainer in a seeded order.
 //!
 //! Non-goals: regression heads (`num_labels` 1), multi-label classification, token classification.

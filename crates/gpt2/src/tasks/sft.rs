@@ -6,7 +6,8 @@
 //! `<|endoftext|>` — targets `P-1 … P+Q-1` of each row — taken over all such targets of the
 //! batch. This is PyTorch's `F.cross_entropy(..., ignore_index=-100)` with the prompt's and the
 //! padding's labels set to −100 (what `transformers` computes for `labels`), done here with the
-//! per-token weights of [`train::backward_weighted`]: 1/count on kept targets, 0 elsewhere.
+//! per-token weights 1/count on kept targets, 0 elsewhere — the weights of
+//! [`train::backward_weighted`]; [`Finetuner`] computes the lm_head on the kept rows only.
 //!
 //! An empty prompt starts from `<|endoftext|>`, as GPT-2 does. An example longer than `max_len`
 //! loses the start of its prompt (truncation from the left), so the completion is always kept
@@ -18,6 +19,8 @@
 use std::path::Path;
 
 use crate::data::LoaderState;
+use crate::kernels::matmul::{matmul_backward_nt, matmul_forward_nt};
+use crate::kernels::softmax::{crossentropy_forward, softmax_crossentropy_backward};
 use crate::params::Params;
 use crate::rng::Rng;
 use crate::tokenizer::{Special, Tokenizer, EOT};
@@ -191,9 +194,23 @@ impl Batch {
 }
 
 /// Forward and backward of prompt → completion batches with their buffers.
+///
+/// The lm_head and the softmax are computed on the counted rows only (the completion targets):
+/// the trunk runs on every position ([`train::forward_hidden`]), then the hidden states of the
+/// R counted rows are gathered, `logits (R, V) = h · wteᵀ`, and the backward scatters their
+/// gradient back ([`train::backward_hidden`]). With long prompts and short completions this skips
+/// most of the (B·T, V) lm_head work; the result is that of [`train::forward`] +
+/// [`train::backward_weighted`] with the batch's weights (both are checked against PyTorch).
 #[derive(Debug)]
 pub struct Finetuner {
     cache: ActsCache,
+    /// (row in B·T, target id, weight) of each counted target (R)
+    rows: Vec<(usize, u32, f32)>,
+    /// gathered hidden states (R, C), logits (R, V), lse (R), losses (R)
+    sel: Vec<f32>,
+    logits: Vec<f32>,
+    lse: Vec<f32>,
+    losses: Vec<f32>,
 }
 
 impl Default for Finetuner {
@@ -203,23 +220,58 @@ impl Default for Finetuner {
 }
 
 impl Finetuner {
-    /// Empty buffers (allocated for each new batch shape; two shapes are kept).
+    /// Empty buffers (allocated for each new batch shape; a few shapes are kept).
     pub fn new() -> Self {
         Self {
-            cache: ActsCache::new(2, false),
+            cache: ActsCache::new(4, true),
+            rows: Vec::new(),
+            sel: Vec::new(),
+            logits: Vec::new(),
+            lse: Vec::new(),
+            losses: Vec::new(),
         }
     }
 
     /// The completion loss of `batch`: Σ weights · per-token cross-entropy, i.e. the mean over
     /// its completion targets. `dropout` as [`train::forward`].
     pub fn forward(&mut self, params: &Params, batch: &Batch, dropout: Option<&mut Rng>) -> f32 {
-        let acts = self.cache.get(&params.cfg, batch.b, batch.t);
-        train::forward(params, acts, &batch.inputs, &batch.targets, dropout);
-        let sum: f64 = acts
-            .losses()
+        let cfg = &params.cfg;
+        let (c, v) = (cfg.n_embd, cfg.vocab_size);
+        let acts = self.cache.get(cfg, batch.b, batch.t);
+        train::forward_hidden(params, acts, &batch.inputs, dropout);
+        let hidden = acts.hidden();
+        self.rows.clear();
+        self.rows.extend(
+            batch
+                .weights
+                .iter()
+                .enumerate()
+                .filter(|(_, &w)| w != 0.0)
+                .map(|(i, &w)| (i, batch.targets[i], w)),
+        );
+        let r = self.rows.len();
+        self.sel.resize(r * c, 0.0);
+        for (dst, &(i, _, _)) in self.sel.chunks_exact_mut(c).zip(&self.rows) {
+            dst.copy_from_slice(&hidden[i * c..(i + 1) * c]);
+        }
+        self.logits.resize(r * v, 0.0);
+        matmul_forward_nt(&mut self.logits, &self.sel, params.views().wte, r, c, v);
+        let targets: Vec<u32> = self.rows.iter().map(|&(_, y, _)| y).collect();
+        self.lse.resize(r, 0.0);
+        self.losses.resize(r, 0.0);
+        crossentropy_forward(
+            &mut self.losses,
+            &mut self.lse,
+            &self.logits,
+            &targets,
+            r,
+            v,
+        );
+        let sum: f64 = self
+            .losses
             .iter()
-            .zip(&batch.weights)
-            .map(|(&l, &w)| l as f64 * w as f64)
+            .zip(&self.rows)
+            .map(|(&l, &(_, _, w))| l as f64 * w as f64)
             .sum();
         sum as f32
     }
@@ -233,9 +285,38 @@ impl Finetuner {
         batch: &Batch,
         loss_scale: f32,
     ) {
-        let acts = self.cache.get(&params.cfg, batch.b, batch.t);
-        let w: Vec<f32> = batch.weights.iter().map(|&w| w * loss_scale).collect();
-        train::backward_weighted(params, grads, acts, &batch.inputs, &batch.targets, &w);
+        let cfg = &params.cfg;
+        let (c, v, r) = (cfg.n_embd, cfg.vocab_size, self.rows.len());
+        let targets: Vec<u32> = self.rows.iter().map(|&(_, y, _)| y).collect();
+        let dlosses: Vec<f32> = self.rows.iter().map(|&(_, _, w)| w * loss_scale).collect();
+        let mut dlogits = vec![0f32; r * v];
+        softmax_crossentropy_backward(
+            &mut dlogits,
+            &self.logits,
+            &self.lse,
+            &targets,
+            &dlosses,
+            r,
+            v,
+        );
+        let mut dsel = vec![0f32; r * c];
+        let wte = params.views().wte;
+        matmul_backward_nt(
+            &mut dsel,
+            grads.views_mut().wte,
+            &dlogits,
+            &self.sel,
+            wte,
+            r,
+            c,
+            v,
+        );
+        let mut dhidden = vec![0f32; batch.b * batch.t * c];
+        for (src, &(i, _, _)) in dsel.chunks_exact(c).zip(&self.rows) {
+            dhidden[i * c..(i + 1) * c].copy_from_slice(src);
+        }
+        let acts = self.cache.get(cfg, batch.b, batch.t);
+        train::backward_hidden(params, grads, acts, &batch.inputs, &dhidden);
     }
 }
 
