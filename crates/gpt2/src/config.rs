@@ -260,6 +260,16 @@ impl Gpt2Config {
     pub fn to_hf_json(&self) -> String {
         let mut v = serde_json::to_value(self).expect("config serializes");
         let obj = v.as_object_mut().expect("object");
+        // f32 fields print as their shortest decimal (0.1, 1e-5), not as widened f64 (0.10000000149…)
+        for (key, x) in [
+            ("layer_norm_epsilon", self.layer_norm_epsilon),
+            ("embd_pdrop", self.embd_pdrop),
+            ("attn_pdrop", self.attn_pdrop),
+            ("resid_pdrop", self.resid_pdrop),
+        ] {
+            let short: f64 = x.to_string().parse().unwrap_or(x as f64);
+            obj.insert(key.into(), short.into());
+        }
         obj.insert("model_type".into(), "gpt2".into());
         let arch = if self.num_labels.is_some() {
             "GPT2ForSequenceClassification"
