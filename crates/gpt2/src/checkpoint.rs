@@ -353,9 +353,16 @@ struct Mapped<'a> {
 /// the source in error messages. Same conversions and checks as [`load`].
 ///
 /// Errors: as [`load`].
-pub fn load_from_memory(config_json: &str, weights: &[u8], label: &str) -> Result<Params, crate::Error> {
+pub fn load_from_memory(
+    config_json: &str,
+    weights: &[u8],
+    label: &str,
+) -> Result<Params, crate::Error> {
     let mut cfg = Gpt2Config::from_json_str(config_json)?;
-    let mapped = vec![Mapped { path: PathBuf::from(label), map: Backing::Bytes(weights) }];
+    let mapped = vec![Mapped {
+        path: PathBuf::from(label),
+        map: Backing::Bytes(weights),
+    }];
     let tensors = collect_tensors(&mapped)?;
     if cfg.num_labels.is_none() {
         if let Some(score) = tensors.get("score.weight") {
@@ -462,7 +469,9 @@ fn classify(name: &str) -> Kind {
 
 /// Parses every file and gathers its tensors by table name (prefix stripped). Causal-mask
 /// buffers are dropped here; `lm_head.weight` is kept for [`fill`] to check.
-fn collect_tensors<'m>(mapped: &'m [Mapped<'_>]) -> Result<BTreeMap<String, Found<'m>>, CheckpointError> {
+fn collect_tensors<'m>(
+    mapped: &'m [Mapped<'_>],
+) -> Result<BTreeMap<String, Found<'m>>, CheckpointError> {
     let mut out: BTreeMap<String, Found<'_>> = BTreeMap::new();
     for m in mapped {
         let st = SafeTensors::deserialize(&m.map).map_err(|e| CheckpointError::Corrupt {

@@ -21,7 +21,9 @@ pub enum Dtype {
 
 /// Arguments of `gpt2 convert`.
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  gpt2 convert --model runs/small --out models/small-f16 --dtype f16")]
+#[command(
+    after_help = "Example:\n  gpt2 convert --model runs/small --out models/small-f16 --dtype f16"
+)]
 pub struct Args {
     /// Model folder or hub id to read.
     #[arg(long)]
@@ -42,7 +44,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Dtype::F16 => SaveDtype::F16,
         Dtype::Bf16 => SaveDtype::BF16,
     };
-    gpt2::checkpoint::save(&model.params, &args.out, dtype).with_context(|| format!("--out {}", args.out.display()))?;
-    eprintln!("wrote {} ({} parameters)", args.out.display(), model.config().num_params());
+    gpt2::checkpoint::save(&model.params, &args.out, dtype)
+        .with_context(|| format!("--out {}", args.out.display()))?;
+    eprintln!(
+        "wrote {} ({} parameters)",
+        args.out.display(),
+        model.config().num_params()
+    );
     Ok(())
 }

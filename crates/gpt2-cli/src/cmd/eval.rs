@@ -165,8 +165,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             cfg.n_positions
         );
     }
-    let shard = Shard::open(&data, cfg.vocab_size)
-        .with_context(|| format!("--data {}", data.display()))?;
+    let shard =
+        Shard::open(&data, cfg.vocab_size).with_context(|| format!("--data {}", data.display()))?;
     if shard.len() < 2 {
         bail!(
             "--data {}: {} token(s): at least 2 are needed to predict one",

@@ -48,9 +48,11 @@ pub enum Task {
   gpt2 train --data data/shakespeare --preset gpt2 --n-layer 4 --n-head 4 --n-embd 128 --n-ctx 256 \\
              --out runs/small --seq-len 256 --batch-size 8 --steps 2000 --save-every 500
   gpt2 train ...same flags... --resume runs/small/checkpoint-1000
-  gpt2 train --task classify --data sst2/train.tsv --val-data sst2/dev.tsv --init-from models/gpt2-shakespeare \
-             --out runs/sst2 --batch-size 32 --steps 600 --lr 3e-4 --eval-every 200 --eval-steps 100
-  gpt2 train --task sft --data qa/train.jsonl --init-from models/gpt2-shakespeare --out runs/qa --steps 300
+  gpt2 train --task classify --data sst2/train.tsv --val-data sst2/dev.tsv --init-from models/gpt2-shakespeare \\
+             --out runs/sst2 --batch-size 32 --steps 2000 --lr 5e-4 --warmup 100 --dropout 0.1 \\
+             --eval-every 500 --eval-steps 1000
+  gpt2 train --task sft --data qa/train.jsonl --init-from models/gpt2-shakespeare --out runs/qa \\
+             --batch-size 8 --steps 230 --lr 3e-4 --warmup 20
 
 Files in --out: config.json + model.safetensors (final model), optimizer.safetensors +
 trainer_state.json (to resume), metrics.jsonl, loss.svg, checkpoint-N/ (every --save-every steps).")]

@@ -114,7 +114,10 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
-        ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, format!("worker task failed: {e}"))
+        ApiError::server(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("worker task failed: {e}"),
+        )
     })?
 }
 
