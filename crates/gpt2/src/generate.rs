@@ -163,6 +163,10 @@ pub struct Sequence {
     finished: Option<Finished>,
     max_t: usize,
     lp_scratch: Vec<f32>,
+    /// Prompt + generated ids, rebuilt in place each step for the sampler's repetition penalty.
+    context: Vec<u32>,
+    /// The unprocessed logits of the current step (V), for the reported log-probability.
+    raw: Vec<f32>,
     penalties: Penalties,
     penalty_scratch: Vec<u32>,
 }
@@ -208,6 +212,8 @@ impl Sequence {
             finished: None,
             max_t: cfg.n_positions,
             lp_scratch: Vec::new(),
+            context: Vec::new(),
+            raw: Vec::new(),
             penalties: Penalties::default(),
             penalty_scratch: Vec::new(),
         };
@@ -259,16 +265,18 @@ impl Sequence {
         } else {
             Vec::new()
         };
-        let mut context: Vec<u32> = Vec::new();
-        context.extend_from_slice(&self.prompt);
-        context.extend_from_slice(&self.generated);
-        let raw = logits.to_vec();
+        // reused buffers: no allocation per decoded token once they have grown
+        self.context.clear();
+        self.context.extend_from_slice(&self.prompt);
+        self.context.extend_from_slice(&self.generated);
+        self.raw.clear();
+        self.raw.extend_from_slice(logits);
         if !self.penalties.is_off() {
             self.penalties
                 .apply(logits, &self.generated, &mut self.penalty_scratch);
         }
-        let id = self.sampler.sample(logits, &context);
-        let lp = log_prob(&raw, id as usize) as f32;
+        let id = self.sampler.sample(logits, &self.context);
+        let lp = log_prob(&self.raw, id as usize) as f32;
         let mut out = TokenOut {
             id,
             text: String::new(),

@@ -536,7 +536,7 @@ mod tests {
     }
 
     /// Every layout sgemm is called with (plain, transposed A, transposed B, transposed dst),
-    /// odd sizes around the 8 × 48 tile and the 256-deep k blocks, both split directions, the
+    /// odd sizes (tiny, prime, larger than a cache block), the
     /// parallel path, with and without accumulation; and the result independent of thread count.
     #[test]
     fn sgemm_matches_naive_on_every_layout() {
