@@ -125,6 +125,146 @@ fn trained(dir: &Path) -> PathBuf {
 }
 
 #[test]
+fn label_names_name_integer_class_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = |rows: Vec<(String, &'static str)>| -> Vec<(String, &'static str)> {
+        rows.into_iter()
+            .map(|(x, y)| (x, if y == "neg" { "0" } else { "1" }))
+            .collect()
+    };
+    let (train, dev) = (dir.path().join("train.tsv"), dir.path().join("dev.tsv"));
+    write_tsv(&train, &ids(reviews(64)));
+    write_tsv(&dev, &ids(reviews(20)));
+    let out = dir.path().join("clf");
+    let mut a = vec![
+        "--threads",
+        "1",
+        "train",
+        "--task",
+        "classify",
+        "--data",
+        s(&train),
+        "--val-data",
+        s(&dev),
+        "--label-names",
+        "negative,positive",
+        "--out",
+        s(&out),
+    ];
+    a.extend_from_slice(TINY);
+    a.extend_from_slice(&[
+        "--batch-size",
+        "16",
+        "--steps",
+        "40",
+        "--lr",
+        "1e-2",
+        "--warmup",
+        "5",
+        "--eval-every",
+        "0",
+        "--save-every",
+        "0",
+    ]);
+    let o = ok(&a);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("2 labels (negative, positive)"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["id2label"]["0"], "negative");
+    assert_eq!(cfg["label2id"]["positive"], 1);
+    let o = ok(&[
+        "classify",
+        "--model",
+        s(&out),
+        "--text",
+        "it was lovely",
+        "--json",
+    ]);
+    let l: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(l["label"], "positive", "{l}");
+    assert!(l["probabilities"]["negative"].is_number(), "{l}");
+    // eval reads the class ids (0/1) or the names
+    let named = dir.path().join("named.tsv");
+    write_tsv(
+        &named,
+        &reviews(20)
+            .into_iter()
+            .map(|(x, y)| (x, if y == "neg" { "negative" } else { "positive" }))
+            .collect::<Vec<_>>(),
+    );
+    let mut acc = vec![];
+    for data in [&dev, &named] {
+        let o = ok(&[
+            "eval",
+            "--task",
+            "classify",
+            "--model",
+            s(&out),
+            "--data",
+            s(data),
+            "--json",
+        ]);
+        let m: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        assert_eq!(m["labels"], serde_json::json!(["negative", "positive"]));
+        assert_eq!(m["examples"], 20);
+        acc.push(m["accuracy"].as_f64().unwrap());
+    }
+    assert!(acc[0] >= 0.9 && acc[0] == acc[1], "{acc:?}");
+
+    // names need integer ids 0..K-1 and one name per class; only --task classify takes them
+    let mut bad = a.clone();
+    let i = bad.iter().position(|x| *x == "negative,positive").unwrap();
+    bad[i] = "negative";
+    let other = dir.path().join("other");
+    let j = bad.iter().position(|x| *x == s(&out)).unwrap();
+    bad[j] = s(&other);
+    fails(&bad, &["--label-names gives 1 name(s) for 2 labels"]);
+    let strs = dir.path().join("strs.tsv");
+    write_tsv(&strs, &reviews(8));
+    fails(
+        &[
+            "train",
+            "--task",
+            "classify",
+            "--data",
+            s(&strs),
+            "--label-names",
+            "a,b",
+            "--out",
+            s(&other),
+            "--preset",
+            "gpt2",
+            "--n-layer",
+            "1",
+            "--steps",
+            "1",
+        ],
+        &["--label-names", "neg, pos", "used as names already"],
+    );
+    fails(
+        &[
+            "train",
+            "--data",
+            s(&strs),
+            "--label-names",
+            "a,b",
+            "--out",
+            s(&other),
+            "--preset",
+            "gpt2",
+            "--steps",
+            "1",
+        ],
+        &["--label-names is for --task classify"],
+    );
+    assert!(!other.exists());
+}
+
+#[test]
 fn classify_train_then_classify_and_eval() {
     let dir = tempfile::tempdir().unwrap();
     let model = trained(dir.path());

@@ -224,6 +224,39 @@ fn saved_classifier_has_the_transformers_layout_and_loads_back() {
 }
 
 #[test]
+fn label_lookup_by_name_or_class_id() {
+    // integer labels are their own names; another integer is not a class id
+    let ints = LabelSet::from_training(["5", "1", "3", "10"]).unwrap();
+    assert_eq!(ints.names(), ["1", "3", "5", "10"]);
+    assert_eq!(ints.index("5"), Some(2));
+    assert_eq!(ints.index("0"), None);
+    assert_eq!(ints.index("2"), None);
+    // named classes: the name, or the class id k < K
+    let ids = LabelSet::from_training(["1", "0", "1"]).unwrap();
+    let names = ["negative".to_string(), "positive".to_string()];
+    let named = ids.renamed(&names).unwrap();
+    assert_eq!(named.names(), names);
+    assert_eq!(named.index("positive"), Some(1));
+    assert_eq!(named.index("0"), Some(0));
+    assert_eq!(named.index("1"), Some(1));
+    assert_eq!(named.index("2"), None);
+    assert_eq!(named.index("neutral"), None);
+    let mut cfg = gpt2::Gpt2Config::gpt2();
+    named.write_config(&mut cfg);
+    assert_eq!(LabelSet::from_config(&cfg).unwrap(), named);
+    // renaming needs ids 0..K-1, K names, distinct non-integer names
+    let err = |r: Result<LabelSet, gpt2::tasks::TaskError>| r.unwrap_err().to_string();
+    let strs = LabelSet::from_training(["neg", "pos"]).unwrap();
+    assert!(err(strs.renamed(&names)).contains("used as names already"));
+    assert!(err(ints.renamed(&names)).contains("0..K-1"));
+    assert!(err(ids.renamed(&names[..1])).contains("1 name(s) for 2 labels"));
+    let twice = ["a".to_string(), "a".to_string()];
+    assert!(err(ids.renamed(&twice)).contains("repeated"));
+    let num = ["a".to_string(), "7".to_string()];
+    assert!(err(ids.renamed(&num)).contains("integer"));
+}
+
+#[test]
 fn new_head_keeps_the_trunk_and_writes_labels() {
     let lm = gpt2::checkpoint::load(&fixtures().join("tiny-lm")).unwrap();
     let labels = LabelSet::from_training(["b", "a", "c", "a"]).unwrap();

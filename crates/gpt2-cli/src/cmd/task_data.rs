@@ -162,11 +162,24 @@ pub fn load(args: &TrainArgs, start: Start) -> anyhow::Result<(Start, TaskData, 
                 Start::Resume(ck) => {
                     let labels = LabelSet::from_config(&ck.params.cfg)
                         .with_context(|| format!("--resume {}", ck.dir.display()))?;
+                    if let Some(names) = &args.label_names {
+                        if labels.names() != names.as_slice() {
+                            bail!(
+                                "--label-names {} differs from the resumed run's labels ({}); \
+                                 resume with the same flags",
+                                names.join(","),
+                                labels.names().join(", ")
+                            );
+                        }
+                    }
                     (Start::Resume(ck), labels)
                 }
                 Start::Fresh(p) => {
-                    let labels = LabelSet::from_training(rows.iter().map(|r| r.label.as_str()))
+                    let mut labels = LabelSet::from_training(rows.iter().map(|r| r.label.as_str()))
                         .context("--data")?;
+                    if let Some(names) = &args.label_names {
+                        labels = labels.renamed(names).context("--data")?;
+                    }
                     if LabelSet::from_config(&p.cfg).is_ok_and(|l| l == labels) {
                         (Start::Fresh(p), labels)
                     } else {

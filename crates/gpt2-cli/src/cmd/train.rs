@@ -70,6 +70,11 @@ pub struct Args {
     pub task: Task,
     #[command(flatten)]
     pub columns: crate::cmd::task_data::ColumnArgs,
+    /// --task classify: names for the class ids 0..K-1 of the training file, comma-separated in
+    /// id order (`--label-names negative,positive` for SST-2); they go into id2label and every
+    /// output, and data files may then give either the id or the name.
+    #[arg(long, value_delimiter = ',')]
+    pub label_names: Option<Vec<String>>,
     /// Start from this model: a folder or a Hugging Face id (fine-tuning).
     #[arg(long, group = "init", required_unless_present_any = ["preset", "resume"])]
     pub init_from: Option<String>,
@@ -242,6 +247,9 @@ fn train_config(args: &Args, stop: Option<Arc<AtomicBool>>) -> anyhow::Result<Tr
 pub fn run(args: Args) -> anyhow::Result<()> {
     // Checks that need no loading first, so a bad flag costs nothing and writes nothing.
     trainer::check_out_parent(&args.out)?;
+    if args.label_names.is_some() && args.task != Task::Classify {
+        bail!("--label-names is for --task classify");
+    }
     let paths = if args.task == Task::Lm {
         Some(shard_paths(&args)?)
     } else {

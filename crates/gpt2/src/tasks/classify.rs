@@ -115,12 +115,61 @@ impl LabelSet {
         self.names.is_empty()
     }
 
-    /// The index of `label`: its exact name, or `k` for an integer label `k` when the names are
-    /// Hugging Face's defaults `LABEL_k`.
+    /// The index of `label`: its exact name, or `k` for an integer label `k` < K when no name is
+    /// an integer (the Hugging Face convention that a dataset's integer labels are class ids:
+    /// `0` is `id2label["0"]`, whether that is `LABEL_0` or `negative`). Labels that are
+    /// integers themselves (`1, 3, 5`) match only exactly.
     pub fn index(&self, label: &str) -> Option<usize> {
         self.names.iter().position(|n| n == label).or_else(|| {
             let k: usize = label.parse().ok()?;
-            (self.names.get(k)? == &format!("LABEL_{k}")).then_some(k)
+            let named = !self.names.iter().any(|n| n.parse::<i64>().is_ok());
+            (named && k < self.names.len()).then_some(k)
+        })
+    }
+
+    /// This label set with the names `names` (`--label-names`), for a training file whose
+    /// labels are the class ids `0..K−1` (as SST-2's and AG News's are): class `k` is called
+    /// `names[k]` in `id2label` and in every output, and files may give either the id or the
+    /// name.
+    ///
+    /// Errors: [`TaskError::Invalid`] when the labels are not exactly `0..K−1`, when the number
+    /// of names is not K, or for an empty or repeated name.
+    pub fn renamed(&self, names: &[String]) -> Result<Self, TaskError> {
+        let ids = (0..self.len()).map(|k| k.to_string());
+        if !self.names.iter().cloned().eq(ids) {
+            return Err(TaskError::Invalid(format!(
+                "--label-names names the class ids 0..K-1, but the training labels are {}; \
+                 they are used as names already",
+                self.names.join(", ")
+            )));
+        }
+        if names.len() != self.len() {
+            return Err(TaskError::Invalid(format!(
+                "--label-names gives {} name(s) for {} labels ({})",
+                names.len(),
+                self.len(),
+                self.names.join(", ")
+            )));
+        }
+        for (i, n) in names.iter().enumerate() {
+            if n.trim().is_empty() {
+                return Err(TaskError::Invalid(format!(
+                    "--label-names: name {i} is empty"
+                )));
+            }
+            if n.parse::<i64>().is_ok() {
+                return Err(TaskError::Invalid(format!(
+                    "--label-names: `{n}` is an integer; names are words such as `negative`"
+                )));
+            }
+            if names[..i].contains(n) {
+                return Err(TaskError::Invalid(format!(
+                    "--label-names: `{n}` is repeated"
+                )));
+            }
+        }
+        Ok(Self {
+            names: names.iter().map(|n| n.trim().to_string()).collect(),
         })
     }
 
