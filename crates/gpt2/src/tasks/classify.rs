@@ -829,7 +829,9 @@ mod tests {
         let s = LabelSet::from_training(["pos", "neg"]).unwrap();
         assert_eq!(s.names(), ["neg", "pos"]);
         assert_eq!(s.index("pos"), Some(1));
-        assert_eq!(s.index("0"), None);
+        // an integer label is a class id when the names are words (id2label["0"] = "neg")
+        assert_eq!(s.index("0"), Some(0));
+        assert_eq!(s.index("2"), None);
         let e = LabelSet::from_training(["a", "a"]).unwrap_err().to_string();
         assert!(e.contains("regression"), "{e}");
         let hf = LabelSet::new(vec!["LABEL_0".into(), "LABEL_1".into()]);
