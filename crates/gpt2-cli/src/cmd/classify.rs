@@ -92,7 +92,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .names()
                 .iter()
                 .zip(p)
-                .map(|(n, &x)| (n.clone(), serde_json::Value::from(x as f64)))
+                // the shortest decimal that reads back as the same f32 (0.0078122918, not
+                // 0.0078122918494045734, the f64 widening of it)
+                .map(|(n, &x)| {
+                    let x: f64 = x.to_string().parse().unwrap_or(x as f64);
+                    (n.clone(), serde_json::Value::from(x))
+                })
                 .collect();
             let obj =
                 serde_json::json!({"label": labels.names()[best], "probabilities": probabilities});
