@@ -243,7 +243,7 @@ fn label_names_name_integer_class_ids() {
             "--steps",
             "1",
         ],
-        &["--label-names", "neg, pos", "used as names already"],
+        &["--label-names", "(neg, pos)", "used as names already"],
     );
     fails(
         &[

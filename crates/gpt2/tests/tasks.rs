@@ -248,7 +248,10 @@ fn label_lookup_by_name_or_class_id() {
     let err = |r: Result<LabelSet, gpt2::tasks::TaskError>| r.unwrap_err().to_string();
     let strs = LabelSet::from_training(["neg", "pos"]).unwrap();
     assert!(err(strs.renamed(&names)).contains("used as names already"));
-    assert!(err(ints.renamed(&names)).contains("0..K-1"));
+    assert!(err(ints.renamed(&names)).contains("integers but not the ids 0..K-1"));
+    assert!(err(ids.renamed(&[String::new()])).contains("--label-names is empty"));
+    let gap = ["a".to_string(), " ".to_string()];
+    assert!(err(ids.renamed(&gap)).contains("name 2 of 2 is empty"));
     assert!(err(ids.renamed(&names[..1])).contains("1 name(s) for 2 labels"));
     let twice = ["a".to_string(), "a".to_string()];
     assert!(err(ids.renamed(&twice)).contains("repeated"));

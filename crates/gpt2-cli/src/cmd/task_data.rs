@@ -178,7 +178,7 @@ pub fn load(args: &TrainArgs, start: Start) -> anyhow::Result<(Start, TaskData, 
                     let mut labels = LabelSet::from_training(rows.iter().map(|r| r.label.as_str()))
                         .context("--data")?;
                     if let Some(names) = &args.label_names {
-                        labels = labels.renamed(names).context("--data")?;
+                        labels = labels.renamed(names)?;
                     }
                     if LabelSet::from_config(&p.cfg).is_ok_and(|l| l == labels) {
                         (Start::Fresh(p), labels)

@@ -100,7 +100,8 @@ pub struct Args {
     /// Rows per micro-batch (B).
     #[arg(long, default_value_t = 4)]
     pub batch_size: usize,
-    /// Tokens per row (T), at most the model's n_positions.
+    /// Tokens per row (T), at most the model's n_positions (--task lm; tasks pad each batch to
+    /// its longest text, at most --max-len).
     #[arg(long, default_value_t = 64)]
     pub seq_len: usize,
     /// Micro-batches per optimizer step; the gradient is their mean.

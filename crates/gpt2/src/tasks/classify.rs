@@ -137,11 +137,37 @@ impl LabelSet {
     pub fn renamed(&self, names: &[String]) -> Result<Self, TaskError> {
         let ids = (0..self.len()).map(|k| k.to_string());
         if !self.names.iter().cloned().eq(ids) {
+            let what = if self.names.iter().all(|n| n.parse::<i64>().is_ok()) {
+                "integers but not the ids 0..K-1"
+            } else {
+                "words, used as names already"
+            };
             return Err(TaskError::Invalid(format!(
-                "--label-names names the class ids 0..K-1, but the training labels are {}; \
-                 they are used as names already",
+                "--label-names names the class ids 0..K-1, but the training labels ({}) are {what}",
                 self.names.join(", ")
             )));
+        }
+        if names.iter().all(|n| n.trim().is_empty()) {
+            return Err(TaskError::Invalid("--label-names is empty".into()));
+        }
+        for (i, n) in names.iter().enumerate() {
+            if n.trim().is_empty() {
+                return Err(TaskError::Invalid(format!(
+                    "--label-names: name {} of {} is empty",
+                    i + 1,
+                    names.len()
+                )));
+            }
+            if n.trim().parse::<i64>().is_ok() {
+                return Err(TaskError::Invalid(format!(
+                    "--label-names: `{n}` is an integer; names are words such as `negative`"
+                )));
+            }
+            if names[..i].iter().any(|m| m.trim() == n.trim()) {
+                return Err(TaskError::Invalid(format!(
+                    "--label-names: `{n}` is repeated"
+                )));
+            }
         }
         if names.len() != self.len() {
             return Err(TaskError::Invalid(format!(
@@ -150,23 +176,6 @@ impl LabelSet {
                 self.len(),
                 self.names.join(", ")
             )));
-        }
-        for (i, n) in names.iter().enumerate() {
-            if n.trim().is_empty() {
-                return Err(TaskError::Invalid(format!(
-                    "--label-names: name {i} is empty"
-                )));
-            }
-            if n.parse::<i64>().is_ok() {
-                return Err(TaskError::Invalid(format!(
-                    "--label-names: `{n}` is an integer; names are words such as `negative`"
-                )));
-            }
-            if names[..i].contains(n) {
-                return Err(TaskError::Invalid(format!(
-                    "--label-names: `{n}` is repeated"
-                )));
-            }
         }
         Ok(Self {
             names: names.iter().map(|n| n.trim().to_string()).collect(),
