@@ -10,8 +10,11 @@
 
 use rayon::prelude::*;
 
-/// Up to this many rows use the streaming (GEMV-like) kernels.
-pub const STREAM_MAX_ROWS: usize = 8;
+/// Up to this many rows use the streaming (GEMV-like) kernels. Measured (`gpt2 bench --preset gpt2
+/// --batch B`, 2 AVX-512 cores, interleaved runs, median decode tok/s): at B = 5 streaming 187 vs
+/// SGEMM 166; at B = 6 streaming 201 vs SGEMM 230; at B = 8 225 vs 251; at B = 9 245 vs 312 —
+/// beyond 5 rows SGEMM's register blocking wins over reading the weights exactly once.
+pub const STREAM_MAX_ROWS: usize = 5;
 /// Blocks of the input axis in the streaming kernel (fixed: determinism across thread counts).
 const STREAM_BLOCKS: usize = 16;
 
