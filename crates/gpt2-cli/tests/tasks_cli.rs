@@ -532,6 +532,57 @@ fn bad_classification_inputs_are_clear_errors() {
         ),
         &["nofield.jsonl:2", "`label`"],
     );
+    // task-data flags a task would silently ignore are refused
+    let pairs = f(
+        "pairs.jsonl",
+        "{\"prompt\": \"a\", \"completion\": \"b\"}\n",
+    );
+    for (task, data, flag, val, msg) in [
+        (
+            "lm",
+            &pairs,
+            "--label-column",
+            "stars",
+            "--label-column is for --task classify;",
+        ),
+        (
+            "lm",
+            &pairs,
+            "--max-len",
+            "8",
+            "--max-len is for --task classify or sft;",
+        ),
+        (
+            "sft",
+            &pairs,
+            "--truncate",
+            "left",
+            "it does nothing with --task sft",
+        ),
+        (
+            "sft",
+            &pairs,
+            "--text-column",
+            "x",
+            "--text-column is for --task classify;",
+        ),
+    ] {
+        let mut a = vec![
+            "train",
+            "--task",
+            task,
+            "--data",
+            s(data),
+            "--out",
+            s(&out),
+            "--steps",
+            "1",
+            flag,
+            val,
+        ];
+        a.extend_from_slice(TINY);
+        fails(&a, &[msg]);
+    }
     assert!(!out.exists(), "nothing is written for bad input");
 }
 

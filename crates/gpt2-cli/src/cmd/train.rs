@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::cmd::task_data::{TruncateArg, UnknownLabelArg};
 use anyhow::{bail, Context};
 use clap::ValueEnum;
 use gpt2::data::{write_shard, Shard};
@@ -38,6 +39,17 @@ pub enum Task {
     /// Prompt → completion fine-tuning from JSONL `{"prompt", "completion"}` lines; the loss counts
     /// the completion (and its closing <|endoftext|>) only.
     Sft,
+}
+
+impl Task {
+    /// The `--task` value.
+    fn name(self) -> &'static str {
+        match self {
+            Task::Lm => "lm",
+            Task::Classify => "classify",
+            Task::Sft => "sft",
+        }
+    }
 }
 
 /// Arguments of `gpt2 train`.
@@ -250,6 +262,35 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     trainer::check_out_parent(&args.out)?;
     if args.label_names.is_some() && args.task != Task::Classify {
         bail!("--label-names is for --task classify");
+    }
+    {
+        // Flags of the task data that this task would silently ignore.
+        let c = &args.columns;
+        let given = [
+            ("--text-column", c.text_column.is_some(), false),
+            ("--label-column", c.label_column != "label", false),
+            (
+                "--unknown-label",
+                c.unknown_label != UnknownLabelArg::Error,
+                false,
+            ),
+            ("--truncate", c.length.truncate != TruncateArg::Right, false),
+            ("--max-len", c.length.max_len.is_some(), true),
+        ];
+        for (flag, set, sft_too) in given {
+            let used = args.task == Task::Classify || (sft_too && args.task == Task::Sft);
+            if set && !used {
+                let of = if sft_too {
+                    "classify or sft"
+                } else {
+                    "classify"
+                };
+                bail!(
+                    "{flag} is for --task {of}; it does nothing with --task {}",
+                    args.task.name()
+                );
+            }
+        }
     }
     let paths = if args.task == Task::Lm {
         Some(shard_paths(&args)?)
