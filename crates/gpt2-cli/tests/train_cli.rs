@@ -386,6 +386,49 @@ fn resume_into_the_same_folder_keeps_earlier_metrics_and_rejects_other_flags() {
     fails(&train_args(s(&data), s(&out), &other), "--lr");
 }
 
+#[test]
+fn a_larger_steps_on_resume_trains_longer() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared(dir.path());
+    let flags = |steps: &'static str| {
+        vec![
+            "--steps",
+            steps,
+            "--save-every",
+            "0",
+            "--eval-every",
+            "0",
+            "--no-shuffle",
+            "--lr-schedule",
+            "constant",
+        ]
+    };
+    // 6 steps at once, or 4 and then 2 more from the final state: the same losses and weights
+    let (full, short) = (dir.path().join("full"), dir.path().join("short"));
+    ok(&train_args(s(&data), s(&full), &flags("6")));
+    ok(&train_args(s(&data), s(&short), &flags("4")));
+    let mut more = flags("6");
+    more.extend(["--resume", s(&short)]);
+    let o = ok(&train_args(s(&data), s(&short), &more));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("training longer: --steps 6 (the run had 4)"),
+        "{err}"
+    );
+    assert_eq!(losses(&short), losses(&full));
+    assert!(
+        std::fs::read(full.join("model.safetensors")).unwrap()
+            == std::fs::read(short.join("model.safetensors")).unwrap()
+    );
+    // nothing left to train is an error
+    let mut done = flags("6");
+    done.extend(["--resume", s(&short)]);
+    fails(
+        &train_args(s(&data), s(&short), &done),
+        "leaves nothing to train",
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn ctrl_c_saves_a_checkpoint_and_exits() {

@@ -37,6 +37,10 @@
 //! moments are stored as f32, and the step, AdamW's t, the loader's position and shuffling RNG and
 //! the dropout RNG are restored. Evaluation and sampling read no training RNG.
 //!
+//! Training longer is the one change a resume accepts: a larger `steps` than the checkpoint's
+//! step continues the same run with the schedule recomputed for the new total (a cosine schedule's
+//! rate rises from where it was to the new curve; a constant one is unchanged).
+//!
 //! Non-goals: multi-process data parallelism, mixed precision, learning-rate schedules beyond
 //! constant and warm-up + cosine.
 
@@ -456,8 +460,16 @@ impl RunFlags {
     }
 }
 
-/// Names the first flag whose value differs between a saved run and this one.
-fn compare_flags(saved: &RunFlags, now: &RunFlags) -> Result<(), String> {
+/// Names the first flag whose value differs between a saved run, stopped at `step`, and this one;
+/// `--steps` may grow past `step` (training longer).
+fn compare_flags(saved: &RunFlags, now: &RunFlags, step: usize) -> Result<(), String> {
+    if now.steps <= step {
+        return Err(format!(
+            "the checkpoint is at step {step}, and --steps {} leaves nothing to train; \
+             give a larger --steps to train longer",
+            now.steps
+        ));
+    }
     if saved.task != now.task {
         return Err(format!(
             "it was trained with --task {} but --task {} is given now",
@@ -471,7 +483,7 @@ fn compare_flags(saved: &RunFlags, now: &RunFlags) -> Result<(), String> {
         ));
     }
     for ((flag, a), (_, b)) in saved.entries().into_iter().zip(now.entries()) {
-        if a != b {
+        if a != b && flag != "--steps" {
             let given = |v: &str| match (flag, v) {
                 ("--no-shuffle", "true") => "--no-shuffle".to_string(),
                 ("--no-shuffle", _) => "no --no-shuffle".to_string(),
@@ -1020,7 +1032,7 @@ pub fn train_task(
                 opt,
                 state,
             } = *ck;
-            compare_flags(&state.flags, &flags).map_err(|msg| TrainError::Resume {
+            compare_flags(&state.flags, &flags, state.step).map_err(|msg| TrainError::Resume {
                 dir: dir.display().to_string(),
                 msg,
             })?;

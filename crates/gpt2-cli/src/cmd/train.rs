@@ -170,7 +170,8 @@ pub struct Args {
     /// Read the shard in order (micro-batch k = tokens k·B·T …) instead of shuffled windows.
     #[arg(long)]
     pub no_shuffle: bool,
-    /// Continue from a checkpoint folder written by this command (pass the same other flags).
+    /// Continue from a checkpoint folder written by this command (pass the same other flags; a
+    /// larger --steps trains longer, with the schedule recomputed for the new total).
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Dropout probability on embeddings, attention weights and residual branches.
@@ -300,6 +301,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let start = match &args.resume {
         Some(dir) => {
             let ck = trainer::load_checkpoint(dir)?;
+            let (was, at) = (ck.state.flags.steps, ck.state.step);
+            if args.steps != was && args.steps > at {
+                eprintln!(
+                    "note: training longer: --steps {} (the run had {was}); the learning-rate \
+                     schedule is recomputed for {} steps from step {at}",
+                    args.steps, args.steps
+                );
+            }
             if let Some(name) = &args.preset {
                 let want = preset_config(&args, name)?;
                 let got = &ck.params.cfg;
