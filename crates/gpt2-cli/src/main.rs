@@ -36,6 +36,8 @@ enum Cmd {
     Prepare(cmd::prepare::Args),
     /// Rewrite a checkpoint with another storage dtype (f32, f16, bf16).
     Convert(cmd::convert::Args),
+    /// Average the weights of models of one shape (a model soup, or a run's last checkpoints).
+    Average(cmd::average::Args),
     /// Pre-train or fine-tune a model.
     Train(Box<cmd::train::Args>),
     /// Mean loss and perplexity of a model on a token shard or a text (sliding window), or the
@@ -69,6 +71,7 @@ fn main() {
         Cmd::Bench(a) => cmd::bench::run(a),
         Cmd::Prepare(a) => cmd::prepare::run(a),
         Cmd::Convert(a) => cmd::convert::run(a),
+        Cmd::Average(a) => cmd::average::run(a),
         Cmd::Train(a) => cmd::train::run(*a),
         Cmd::Eval(a) => cmd::eval::run(a),
         Cmd::Classify(a) => cmd::classify::run(a),

@@ -380,3 +380,71 @@ fn bench_prints_json() {
         assert!(v[k].as_f64().unwrap() > 0.0, "{k}: {v}");
     }
 }
+
+#[test]
+fn average_is_the_elementwise_mean_and_refuses_other_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = gpt2::Gpt2Config {
+        n_layer: 2,
+        n_head: 2,
+        n_embd: 32,
+        n_positions: 64,
+        ..gpt2::Gpt2Config::gpt2()
+    };
+    let models: Vec<gpt2::Params> = (0..3)
+        .map(|seed| gpt2::Params::init_gpt2(&cfg, &mut gpt2::Rng::seed(seed)))
+        .collect();
+    let paths: Vec<String> = models
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let d = dir.path().join(format!("m{i}"));
+            gpt2::checkpoint::save(p, &d, gpt2::checkpoint::SaveDtype::F32).unwrap();
+            d.display().to_string()
+        })
+        .collect();
+    let out = dir.path().join("soup");
+    ok(&[
+        "average",
+        "--model",
+        &paths[0],
+        "--model",
+        &paths[1],
+        "--model",
+        &paths[2],
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let got = gpt2::checkpoint::load(&out).unwrap();
+    assert_eq!(got.cfg.n_layer, 2);
+    for (i, g) in got.data.iter().enumerate() {
+        let want = models.iter().map(|p| p.data[i] as f64).sum::<f64>() / 3.0;
+        assert_eq!(*g, want as f32, "element {i}");
+    }
+    // one model, or models of other shapes, are errors naming the flag
+    let err = fails(&["average", "--model", &paths[0], "--out", "x"]);
+    assert!(err.contains("two or more"), "{err}");
+    let wide = gpt2::Params::init_gpt2(
+        &gpt2::Gpt2Config {
+            n_embd: 48,
+            ..cfg.clone()
+        },
+        &mut gpt2::Rng::seed(1),
+    );
+    let wide_dir = dir.path().join("wide");
+    gpt2::checkpoint::save(&wide, &wide_dir, gpt2::checkpoint::SaveDtype::F32).unwrap();
+    let err = fails(&[
+        "average",
+        "--model",
+        &paths[0],
+        "--model",
+        wide_dir.to_str().unwrap(),
+        "--out",
+        dir.path().join("bad").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("n_embd 48") && err.contains("differs"),
+        "{err}"
+    );
+    assert!(!dir.path().join("bad").exists());
+}
