@@ -79,8 +79,19 @@ fn main() {
         Cmd::Serve(a) => cmd::serve::run(a),
     };
     if let Err(e) = result {
-        // one line: the chain of causes joined
-        eprintln!("error: {e:#}");
+        // One line: the chain of causes joined, each said once (library errors put their
+        // source's text in their own message as well as exposing it as the source).
+        let mut msg = String::new();
+        for cause in e.chain() {
+            let text = cause.to_string();
+            if !msg.contains(&text) {
+                if !msg.is_empty() {
+                    msg.push_str(": ");
+                }
+                msg.push_str(&text);
+            }
+        }
+        eprintln!("error: {msg}");
         std::process::exit(1);
     }
 }

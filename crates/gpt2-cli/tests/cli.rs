@@ -447,4 +447,29 @@ fn average_is_the_elementwise_mean_and_refuses_other_shapes() {
         "{err}"
     );
     assert!(!dir.path().join("bad").exists());
+    // a folder that holds a model (here one of the inputs) is never written over
+    let before = std::fs::read(Path::new(&paths[1]).join("model.safetensors")).unwrap();
+    let err = fails(&[
+        "average", "--model", &paths[0], "--model", &paths[1], "--out", &paths[1],
+    ]);
+    assert!(err.contains("already holds a model"), "{err}");
+    let after = std::fs::read(Path::new(&paths[1]).join("model.safetensors")).unwrap();
+    assert!(before == after);
+    // each cause is said once
+    let file = dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let err = fails(&[
+        "average",
+        "--model",
+        &paths[0],
+        "--model",
+        &paths[1],
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        err.matches("exists and is not a folder").count(),
+        1,
+        "{err}"
+    );
 }

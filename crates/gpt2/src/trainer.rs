@@ -37,9 +37,10 @@
 //! moments are stored as f32, and the step, AdamW's t, the loader's position and shuffling RNG and
 //! the dropout RNG are restored. Evaluation and sampling read no training RNG.
 //!
-//! Training longer is the one change a resume accepts: a larger `steps` than the checkpoint's
-//! step continues the same run with the schedule recomputed for the new total (a cosine schedule's
-//! rate rises from where it was to the new curve; a constant one is unchanged).
+//! The total number of steps is the one flag a resume may change: any `steps` above the
+//! checkpoint's step continues the same run (training longer or shorter) with the schedule
+//! recomputed for the new total (a cosine schedule's rate moves from where it was to the new
+//! curve; a constant one is unchanged).
 //!
 //! Non-goals: multi-process data parallelism, mixed precision, learning-rate schedules beyond
 //! constant and warm-up + cosine.
@@ -461,7 +462,7 @@ impl RunFlags {
 }
 
 /// Names the first flag whose value differs between a saved run, stopped at `step`, and this one;
-/// `--steps` may grow past `step` (training longer).
+/// `--steps` may change to any value above `step` (training longer or shorter).
 fn compare_flags(saved: &RunFlags, now: &RunFlags, step: usize) -> Result<(), String> {
     if now.steps <= step {
         return Err(format!(

@@ -24,8 +24,8 @@ pub struct Args {
     /// A model folder or hub id; give it two or more times.
     #[arg(long = "model", required = true)]
     models: Vec<String>,
-    /// Output folder (config.json + model.safetensors; its parent must exist). Its config is the
-    /// first model's.
+    /// Output folder (config.json + model.safetensors; its parent must exist; a folder that
+    /// already holds a model is refused). Its config is the first model's.
     #[arg(long)]
     out: PathBuf,
     /// Storage dtype of the average.
@@ -37,6 +37,15 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.models.len() < 2 {
         bail!("--model: give two or more models to average");
+    }
+    // Never write over a model (one of the inputs, or a run's checkpoint with its optimizer state).
+    for f in ["config.json", "model.safetensors", "trainer_state.json"] {
+        if args.out.join(f).exists() {
+            bail!(
+                "--out {}: it already holds a model ({f}); choose a new folder",
+                args.out.display()
+            );
+        }
     }
     let labels = |c: &gpt2::Gpt2Config| c.num_labels.map_or("none".into(), |k| k.to_string());
     let first = load_model(Some(&args.models[0]))?.params;

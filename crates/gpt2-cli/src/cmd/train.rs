@@ -171,7 +171,8 @@ pub struct Args {
     #[arg(long)]
     pub no_shuffle: bool,
     /// Continue from a checkpoint folder written by this command (pass the same other flags; a
-    /// larger --steps trains longer, with the schedule recomputed for the new total).
+    /// different --steps, above the checkpoint's step, trains longer or shorter, with the schedule
+    /// recomputed for the new total).
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Dropout probability on embeddings, attention weights and residual branches.
@@ -303,8 +304,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let ck = trainer::load_checkpoint(dir)?;
             let (was, at) = (ck.state.flags.steps, ck.state.step);
             if args.steps != was && args.steps > at {
+                let how = if args.steps > was {
+                    "longer"
+                } else {
+                    "shorter"
+                };
                 eprintln!(
-                    "note: training longer: --steps {} (the run had {was}); the learning-rate \
+                    "note: training {how}: --steps {} (the run had {was}); the learning-rate \
                      schedule is recomputed for {} steps from step {at}",
                     args.steps, args.steps
                 );
