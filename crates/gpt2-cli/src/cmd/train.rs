@@ -299,6 +299,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
+    // Said once the trainer has accepted the resumed run's other flags.
+    let mut resume_note = None;
     let start = match &args.resume {
         Some(dir) => {
             let ck = trainer::load_checkpoint(dir)?;
@@ -309,21 +311,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 } else {
                     "shorter"
                 };
-                eprintln!(
+                resume_note = Some(format!(
                     "note: training {how}: --steps {} (the run had {was}); the learning-rate \
                      schedule is recomputed for {} steps from step {at}",
                     args.steps, args.steps
-                );
+                ));
             }
             if let Some(name) = &args.preset {
                 let want = preset_config(&args, name)?;
                 let got = &ck.params.cfg;
-                if (want.n_layer, want.n_head, want.n_embd, want.n_positions)
-                    != (got.n_layer, got.n_head, got.n_embd, got.n_positions)
-                {
+                let differ: Vec<String> = [
+                    ("--n-layer", want.n_layer, got.n_layer),
+                    ("--n-head", want.n_head, got.n_head),
+                    ("--n-embd", want.n_embd, got.n_embd),
+                    ("--n-ctx", want.n_positions, got.n_positions),
+                ]
+                .iter()
+                .filter(|(_, w, g)| w != g)
+                .map(|(flag, w, g)| format!("{flag} {w} (the checkpoint has {g})"))
+                .collect();
+                if !differ.is_empty() {
                     bail!(
-                        "--resume {}: the checkpoint's model (n_layer {}, n_head {}, n_embd {}, n_ctx {}) is not the one --preset and its overrides describe",
-                        dir.display(), got.n_layer, got.n_head, got.n_embd, got.n_positions
+                        "--resume {}: the checkpoint's model is not the one --preset {name} and its overrides describe: {}",
+                        dir.display(),
+                        differ.join(", ")
                     );
                 }
             }
@@ -396,6 +407,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             num_params,
             tokens_per_step,
         } => {
+            if let Some(note) = resume_note.take() {
+                log(&bar, note);
+            }
             bar.set_position(*start_step as u64);
             bar.reset_eta();
             log(
