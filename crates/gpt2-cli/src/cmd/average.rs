@@ -10,7 +10,6 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use gpt2::checkpoint::SaveDtype;
 
 use super::convert::Dtype;
 use crate::common::load_model;
@@ -47,39 +46,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
     }
-    let labels = |c: &gpt2::Gpt2Config| c.num_labels.map_or("none".into(), |k| k.to_string());
+    // Everything that sets the parameter layout (param_specs) is in this description.
+    let shape = |c: &gpt2::Gpt2Config| {
+        format!(
+            "n_layer {}, n_head {}, n_embd {}, n_positions {}, vocab_size {}, num_labels {}",
+            c.n_layer,
+            c.n_head,
+            c.n_embd,
+            c.n_positions,
+            c.vocab_size,
+            c.num_labels.map_or("none".into(), |k| k.to_string())
+        )
+    };
     let first = load_model(Some(&args.models[0]))?.params;
     let mut sum: Vec<f64> = first.data.iter().map(|&x| x as f64).collect();
     for m in &args.models[1..] {
         let p = load_model(Some(m))?.params;
         let (a, b) = (&first.cfg, &p.cfg);
-        let shape = |c: &gpt2::Gpt2Config| {
-            (
-                c.n_layer,
-                c.n_head,
-                c.n_embd,
-                c.n_positions,
-                c.vocab_size,
-                c.num_labels,
-            )
-        };
         if shape(a) != shape(b) || p.data.len() != first.data.len() {
             bail!(
-                "--model {m}: its shape (n_layer {}, n_head {}, n_embd {}, n_positions {}, \
-                 vocab_size {}, num_labels {}) differs from --model {}'s ({}, {}, {}, {}, {}, {})",
-                b.n_layer,
-                b.n_head,
-                b.n_embd,
-                b.n_positions,
-                b.vocab_size,
-                labels(b),
+                "--model {m}: its shape ({}) differs from --model {}'s ({})",
+                shape(b),
                 args.models[0],
-                a.n_layer,
-                a.n_head,
-                a.n_embd,
-                a.n_positions,
-                a.vocab_size,
-                labels(a)
+                shape(a)
             );
         }
         if a.id2label != b.id2label {
@@ -97,12 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for (x, s) in avg.data.iter_mut().zip(&sum) {
         *x = (s / n) as f32;
     }
-    let dtype = match args.dtype {
-        Dtype::F32 => SaveDtype::F32,
-        Dtype::F16 => SaveDtype::F16,
-        Dtype::Bf16 => SaveDtype::BF16,
-    };
-    gpt2::checkpoint::save(&avg, &args.out, dtype)
+    gpt2::checkpoint::save(&avg, &args.out, args.dtype.into())
         .with_context(|| format!("--out {}", args.out.display()))?;
     eprintln!(
         "wrote the mean of {} models to {}",

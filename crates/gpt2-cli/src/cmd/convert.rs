@@ -19,6 +19,16 @@ pub enum Dtype {
     Bf16,
 }
 
+impl From<Dtype> for SaveDtype {
+    fn from(d: Dtype) -> Self {
+        match d {
+            Dtype::F32 => SaveDtype::F32,
+            Dtype::F16 => SaveDtype::F16,
+            Dtype::Bf16 => SaveDtype::BF16,
+        }
+    }
+}
+
 /// Arguments of `gpt2 convert`.
 #[derive(clap::Args)]
 #[command(
@@ -39,12 +49,7 @@ pub struct Args {
 /// Runs `gpt2 convert`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let model = load_model(Some(&args.model))?;
-    let dtype = match args.dtype {
-        Dtype::F32 => SaveDtype::F32,
-        Dtype::F16 => SaveDtype::F16,
-        Dtype::Bf16 => SaveDtype::BF16,
-    };
-    gpt2::checkpoint::save(&model.params, &args.out, dtype)
+    gpt2::checkpoint::save(&model.params, &args.out, args.dtype.into())
         .with_context(|| format!("--out {}", args.out.display()))?;
     eprintln!(
         "wrote {} ({} parameters)",

@@ -55,6 +55,9 @@ pub struct LengthArgs {
     pub truncate: TruncateArg,
 }
 
+/// `--label-column` when not given.
+pub const DEFAULT_LABEL_COLUMN: &str = "label";
+
 /// Columns of classification files, and length limits.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ColumnArgs {
@@ -62,7 +65,7 @@ pub struct ColumnArgs {
     #[arg(long)]
     pub text_column: Option<String>,
     /// Column or JSONL field holding the label (strings or integers).
-    #[arg(long, default_value = "label")]
+    #[arg(long, default_value = DEFAULT_LABEL_COLUMN)]
     pub label_column: String,
     /// A label the model was not trained with (in --val-data or eval --data): stop with an error,
     /// or skip the example.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::cmd::task_data::{TruncateArg, UnknownLabelArg};
+use crate::cmd::task_data::{TruncateArg, UnknownLabelArg, DEFAULT_LABEL_COLUMN};
 use anyhow::{bail, Context};
 use clap::ValueEnum;
 use gpt2::data::{write_shard, Shard};
@@ -270,7 +270,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let c = &args.columns;
         let given = [
             ("--text-column", c.text_column.is_some(), false),
-            ("--label-column", c.label_column != "label", false),
+            (
+                "--label-column",
+                c.label_column != DEFAULT_LABEL_COLUMN,
+                false,
+            ),
             (
                 "--unknown-label",
                 c.unknown_label != UnknownLabelArg::Error,
