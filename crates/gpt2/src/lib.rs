@@ -58,6 +58,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod generate;
+pub mod gguf;
 pub mod hub;
 pub mod kernels;
 pub mod model;

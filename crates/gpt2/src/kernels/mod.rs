@@ -9,8 +9,10 @@
 pub mod attention;
 pub mod encoder;
 pub mod gelu;
+pub mod isa;
 pub mod layernorm;
 pub mod math;
 pub mod matmul;
+pub mod quant;
 pub mod residual;
 pub mod softmax;
