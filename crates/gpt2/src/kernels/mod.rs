@@ -13,6 +13,7 @@ pub mod isa;
 pub mod layernorm;
 pub mod math;
 pub mod matmul;
+pub mod qmatmul;
 pub mod quant;
 pub mod residual;
 pub mod softmax;
