@@ -84,15 +84,14 @@ torch.use_deterministic_algorithms(True)
 #   block_matrix   blk.{i}.attn_qkv / attn_output / ffn_up / ffn_down .weight
 #   token_embd     token_embd.weight (V, C), also the tied output matrix (no output.weight tensor)
 # Deviations from the real tools, on purpose (see the notes in quant_reference.json):
-#   * convert_hf_to_gguf.py keeps position_embd in F32 for every outtype (f16/bf16 included);
-#     here f16/bf16 files store it as T, so that those paths get one more tensor.
+#   (position_embd stays F32 for every type, as convert_hf_to_gguf.py and llama-quantize keep it.)
 #   * llama-quantize Q4_0 gives the tied token_embd/output matrix Q6_K; here Q8_0 (the closest type
 #     computed natively).
 POLICY = {
     #        vector  position_embd  block_matrix  token_embd
     "f32":  ("F32",  "F32",         "F32",        "F32"),
-    "f16":  ("F32",  "F16",         "F16",        "F16"),
-    "bf16": ("F32",  "BF16",        "BF16",       "BF16"),
+    "f16":  ("F32",  "F32",         "F16",        "F16"),
+    "bf16": ("F32",  "F32",         "BF16",       "BF16"),
     "q8_0": ("F32",  "F32",         "Q8_0",       "Q8_0"),
     "q4_0": ("F32",  "F32",         "Q4_0",       "Q8_0"),
 }

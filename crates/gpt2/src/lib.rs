@@ -69,6 +69,7 @@ pub mod tasks;
 pub mod tokenizer;
 pub mod train;
 pub mod trainer;
+pub mod weights;
 
 pub use config::Gpt2Config;
 pub use error::{Error, Result};

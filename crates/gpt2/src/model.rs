@@ -9,11 +9,16 @@
 //! continuous batching needs). The matrix multiplies see all new tokens of all sequences as one
 //! `(N, C)` matrix, so weights are streamed once per step however many sequences decode together.
 
+use std::borrow::Cow;
+
 use crate::config::Gpt2Config;
 use crate::error::{Error, Result};
 use crate::kernels::attention::{attention_forward, HeadLayout};
-use crate::kernels::{encoder, gelu, layernorm, matmul, residual};
+use crate::kernels::qmatmul::qmatmul_forward;
+use crate::kernels::quant::QMat;
+use crate::kernels::{gelu, layernorm, matmul, residual};
 use crate::params::Params;
+use crate::weights::TypedWeights;
 
 /// Keys and values of every past position of one sequence, for every layer.
 ///
@@ -91,32 +96,199 @@ fn grow(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
     &mut v[..n]
 }
 
-/// A GPT-2 language model ready for inference.
+/// Where the weights of a [`Model`] are and in which types.
+#[derive(Debug, Clone)]
+enum Engine {
+    /// One f32 buffer in the training layout ([`crate::params::param_specs`], Conv1D `(in, out)`).
+    Params(Params),
+    /// Each matrix in its storage type, `(out, in)` rows (GGUF files, `gpt2 quantize`).
+    Typed(TypedWeights),
+}
+
+/// A weight matrix as the forward pass sees it.
+enum Mat<'a> {
+    /// f32 `(in, out)` (GPT-2's Conv1D), from [`Params`].
+    InOut(&'a [f32]),
+    /// `(out, in)` rows in any storage type.
+    Rows(QMat<'a>),
+}
+
+impl Mat<'_> {
+    /// out (N, OC) = inp (N, IC) · W + bias.
+    fn forward(&self, out: &mut [f32], inp: &[f32], bias: &[f32], n: usize, ic: usize, oc: usize) {
+        match self {
+            Mat::InOut(w) => matmul::matmul_forward(out, inp, w, Some(bias), n, ic, oc),
+            Mat::Rows(w) => qmatmul_forward(out, inp, w, Some(bias), n),
+        }
+    }
+}
+
+/// One block's tensors, whatever the engine.
+struct LayerRef<'a> {
+    ln_1_w: &'a [f32],
+    ln_1_b: &'a [f32],
+    c_attn: Mat<'a>,
+    c_attn_b: &'a [f32],
+    attn_proj: Mat<'a>,
+    attn_proj_b: &'a [f32],
+    ln_2_w: &'a [f32],
+    ln_2_b: &'a [f32],
+    c_fc: Mat<'a>,
+    c_fc_b: &'a [f32],
+    mlp_proj: Mat<'a>,
+    mlp_proj_b: &'a [f32],
+}
+
+/// The whole model's tensors, whatever the engine.
+struct ModelRef<'a> {
+    wte: QMat<'a>,
+    wpe: QMat<'a>,
+    h: Vec<LayerRef<'a>>,
+    ln_f_w: &'a [f32],
+    ln_f_b: &'a [f32],
+    lm_head: QMat<'a>,
+}
+
+impl Engine {
+    fn views(&self) -> ModelRef<'_> {
+        match self {
+            Engine::Params(p) => {
+                let cfg = &p.cfg;
+                let v = p.views();
+                let wte = QMat::from_f32(cfg.vocab_size, cfg.n_embd, v.wte);
+                ModelRef {
+                    wte,
+                    wpe: QMat::from_f32(cfg.n_positions, cfg.n_embd, v.wpe),
+                    h: v.h
+                        .into_iter()
+                        .map(|l| LayerRef {
+                            ln_1_w: l.ln_1_w,
+                            ln_1_b: l.ln_1_b,
+                            c_attn: Mat::InOut(l.c_attn_w),
+                            c_attn_b: l.c_attn_b,
+                            attn_proj: Mat::InOut(l.attn_proj_w),
+                            attn_proj_b: l.attn_proj_b,
+                            ln_2_w: l.ln_2_w,
+                            ln_2_b: l.ln_2_b,
+                            c_fc: Mat::InOut(l.c_fc_w),
+                            c_fc_b: l.c_fc_b,
+                            mlp_proj: Mat::InOut(l.mlp_proj_w),
+                            mlp_proj_b: l.mlp_proj_b,
+                        })
+                        .collect(),
+                    ln_f_w: v.ln_f_w,
+                    ln_f_b: v.ln_f_b,
+                    lm_head: wte,
+                }
+            }
+            Engine::Typed(w) => ModelRef {
+                wte: w.wte.view(),
+                wpe: w.wpe.view(),
+                h: w.h
+                    .iter()
+                    .map(|l| LayerRef {
+                        ln_1_w: &l.ln_1_w,
+                        ln_1_b: &l.ln_1_b,
+                        c_attn: Mat::Rows(l.c_attn.view()),
+                        c_attn_b: &l.c_attn_b,
+                        attn_proj: Mat::Rows(l.attn_proj.view()),
+                        attn_proj_b: &l.attn_proj_b,
+                        ln_2_w: &l.ln_2_w,
+                        ln_2_b: &l.ln_2_b,
+                        c_fc: Mat::Rows(l.c_fc.view()),
+                        c_fc_b: &l.c_fc_b,
+                        mlp_proj: Mat::Rows(l.mlp_proj.view()),
+                        mlp_proj_b: &l.mlp_proj_b,
+                    })
+                    .collect(),
+                ln_f_w: &w.ln_f_w,
+                ln_f_b: &w.ln_f_b,
+                lm_head: w.lm_head.as_ref().unwrap_or(&w.wte).view(),
+            },
+        }
+    }
+}
+
+/// A GPT-2 language model ready for inference: f32 [`Params`] (safetensors checkpoints, training)
+/// or [`TypedWeights`] (GGUF files and quantized models, each matrix in its storage type).
 #[derive(Debug)]
 pub struct Model {
-    /// The weights, in the layout of [`crate::params::param_specs`].
-    pub params: Params,
+    engine: Engine,
     scratch: std::sync::Mutex<Scratch>,
 }
 
 impl Clone for Model {
     fn clone(&self) -> Self {
-        Self::new(self.params.clone())
+        Self {
+            engine: self.engine.clone(),
+            scratch: Default::default(),
+        }
     }
 }
 
 impl Model {
-    /// Wraps loaded or initialized parameters.
+    /// Wraps loaded or initialized f32 parameters.
     pub fn new(params: Params) -> Self {
         Self {
-            params,
+            engine: Engine::Params(params),
+            scratch: Default::default(),
+        }
+    }
+
+    /// Wraps weights in their storage types (from a GGUF file or [`TypedWeights::from_params`]).
+    pub fn from_typed(weights: TypedWeights) -> Self {
+        Self {
+            engine: Engine::Typed(weights),
             scratch: Default::default(),
         }
     }
 
     /// The model's configuration.
     pub fn config(&self) -> &Gpt2Config {
-        &self.params.cfg
+        match &self.engine {
+            Engine::Params(p) => &p.cfg,
+            Engine::Typed(w) => &w.cfg,
+        }
+    }
+
+    /// The f32 parameters, when the model holds them (not for typed weights).
+    pub fn params(&self) -> Option<&Params> {
+        match &self.engine {
+            Engine::Params(p) => Some(p),
+            Engine::Typed(_) => None,
+        }
+    }
+
+    /// The typed weights, when the model holds them.
+    pub fn typed(&self) -> Option<&TypedWeights> {
+        match &self.engine {
+            Engine::Params(_) => None,
+            Engine::Typed(w) => Some(w),
+        }
+    }
+
+    /// f32 parameters in the training layout: borrowed, or dequantized from typed weights.
+    pub fn f32_params(&self) -> Cow<'_, Params> {
+        match &self.engine {
+            Engine::Params(p) => Cow::Borrowed(p),
+            Engine::Typed(w) => Cow::Owned(w.to_params()),
+        }
+    }
+
+    /// f32 parameters by value (dequantized from typed weights).
+    pub fn into_params(self) -> Params {
+        match self.engine {
+            Engine::Params(p) => p,
+            Engine::Typed(w) => w.to_params(),
+        }
+    }
+
+    /// A short description of the weight types, e.g. `f32` or `q4_0 (48 matrices), q8_0 (1 matrix), f32 (1 matrix)`.
+    pub fn weight_types(&self) -> String {
+        match &self.engine {
+            Engine::Params(_) => "f32".into(),
+            Engine::Typed(w) => w.type_summary(),
+        }
     }
 
     /// A KV cache sized for the full context of this model.
@@ -168,22 +340,21 @@ impl Model {
         let n: usize = ids.iter().map(|s| s.len()).sum();
         let mut guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         let sc = &mut *guard;
-        let p = self.params.views();
+        let p = self.engine.views();
 
-        // embeddings
+        // embeddings: x = wte[id] + wpe[pos] (rows decoded from their storage type)
         let x = grow(&mut sc.x, n * c);
         let mut r0 = 0;
+        let mut pos_row = vec![0f32; c];
         for (cache, seq) in caches.iter().zip(ids) {
-            encoder::encoder_forward(
-                &mut x[r0 * c..(r0 + seq.len()) * c],
-                seq,
-                p.wte,
-                p.wpe,
-                cache.len,
-                1,
-                seq.len(),
-                c,
-            );
+            for (i, &id) in seq.iter().enumerate() {
+                let row = &mut x[(r0 + i) * c..(r0 + i + 1) * c];
+                p.wte.dequantize_row_into(id as usize, row);
+                p.wpe.dequantize_row_into(cache.len + i, &mut pos_row);
+                for (a, b) in row.iter_mut().zip(&pos_row) {
+                    *a += b;
+                }
+            }
             r0 += seq.len();
         }
         grow(&mut sc.ln, n * c);
@@ -213,7 +384,7 @@ impl Model {
                 c,
                 eps,
             );
-            matmul::matmul_forward(qkv, ln, w.c_attn_w, Some(w.c_attn_b), n, c, 3 * c);
+            w.c_attn.forward(qkv, ln, w.c_attn_b, n, c, 3 * c);
             // store new keys and values, then attend, sequence by sequence
             let mut r0 = 0;
             for (s, (cache, seq)) in caches.iter_mut().zip(ids).enumerate() {
@@ -256,7 +427,7 @@ impl Model {
                 );
                 r0 += t;
             }
-            matmul::matmul_forward(proj, atty, w.attn_proj_w, Some(w.attn_proj_b), n, c, c);
+            w.attn_proj.forward(proj, atty, w.attn_proj_b, n, c, c);
             residual::residual_add(x, proj);
             layernorm::layernorm_forward(
                 ln,
@@ -269,9 +440,9 @@ impl Model {
                 c,
                 eps,
             );
-            matmul::matmul_forward(fc, ln, w.c_fc_w, Some(w.c_fc_b), n, c, 4 * c);
+            w.c_fc.forward(fc, ln, w.c_fc_b, n, c, 4 * c);
             gelu::gelu_inplace(fc);
-            matmul::matmul_forward(proj, fc, w.mlp_proj_w, Some(w.mlp_proj_b), n, 4 * c, c);
+            w.mlp_proj.forward(proj, fc, w.mlp_proj_b, n, 4 * c, c);
             residual::residual_add(x, proj);
         }
         for (cache, seq) in caches.iter_mut().zip(ids) {
@@ -308,7 +479,7 @@ impl Model {
             eps,
         );
         let mut out = vec![0f32; r * v];
-        matmul::matmul_forward_nt(&mut out, ln, p.wte, r, c, v);
+        qmatmul_forward(&mut out, ln, &p.lm_head, None, r);
         Ok(out)
     }
 

@@ -58,10 +58,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             c.num_labels.map_or("none".into(), |k| k.to_string())
         )
     };
-    let first = load_model(Some(&args.models[0]))?.params;
+    let first = load_model(Some(&args.models[0]))?.into_params();
     let mut sum: Vec<f64> = first.data.iter().map(|&x| x as f64).collect();
     for m in &args.models[1..] {
-        let p = load_model(Some(m))?.params;
+        let p = load_model(Some(m))?.into_params();
         let (a, b) = (&first.cfg, &p.cfg);
         if shape(a) != shape(b) || p.data.len() != first.data.len() {
             bail!(

@@ -62,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, None) => bail!("one of --text or --file is required"),
     };
     let model = crate::common::load_model(Some(&args.model))?;
-    let params = &model.params;
+    let params = &*model.f32_params();
     let labels =
         LabelSet::from_config(&params.cfg).with_context(|| format!("--model {}", args.model))?;
     let max_len = args.length.max_len(&params.cfg)?;

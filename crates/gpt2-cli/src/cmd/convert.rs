@@ -49,7 +49,7 @@ pub struct Args {
 /// Runs `gpt2 convert`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let model = load_model(Some(&args.model))?;
-    gpt2::checkpoint::save(&model.params, &args.out, args.dtype.into())
+    gpt2::checkpoint::save(&model.f32_params(), &args.out, args.dtype.into())
         .with_context(|| format!("--out {}", args.out.display()))?;
     eprintln!(
         "wrote {} ({} parameters)",

@@ -75,7 +75,7 @@ pub fn perplexity(args: &Args, file: &Path) -> anyhow::Result<()> {
 /// `gpt2 eval --task classify --data FILE`.
 pub fn classify(args: &Args, data: &Path) -> anyhow::Result<()> {
     let model = crate::common::load_model(args.model.as_deref())?;
-    let params = &model.params;
+    let params = &*model.f32_params();
     let labels = LabelSet::from_config(&params.cfg).context("--model")?;
     let tok = Tokenizer::gpt2()?;
     let opts = args.columns.encode_options(&params.cfg)?;

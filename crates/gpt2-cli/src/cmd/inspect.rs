@@ -539,7 +539,7 @@ fn attention(args: &Args, text: &str) -> anyhow::Result<()> {
     }
     let mut acts = Activations::new(&cfg, 1, t);
     // the targets only feed the loss, which is not used here
-    gpt2::train::forward(&model.params, &mut acts, &ids, &ids, None);
+    gpt2::train::forward(&model.f32_params(), &mut acts, &ids, &ids, None);
     let att = acts.attention(args.layer).context("layer in range")?;
     let nh = cfg.n_head;
     // p[i][j]: query i, key j
