@@ -126,3 +126,34 @@ fn dequantization_of_native_types_matches_gguf_py() {
         }
     }
 }
+
+#[test]
+fn k_quants_and_other_load_time_types_dequantize_like_gguf_py() {
+    use gpt2::gguf::GgmlType;
+    let f = fixture();
+    let mut seen = Vec::new();
+    for case in f["dequantize"].as_array().unwrap() {
+        let name = case["type"].as_str().unwrap();
+        let t = match name {
+            "Q4_1" => GgmlType::Q4_1,
+            "Q5_0" => GgmlType::Q5_0,
+            "Q5_1" => GgmlType::Q5_1,
+            "Q4_K" => GgmlType::Q4_K,
+            "Q6_K" => GgmlType::Q6_K,
+            _ => continue,
+        };
+        let bytes = hex_bytes(case["bytes"].as_str().unwrap());
+        let want = bits32(&case["dequant_f32_bits"]);
+        let mut got = vec![0f32; want.len()];
+        gpt2::kernels::kquants::dequantize(t, &bytes, &mut got).unwrap();
+        for (i, (&g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                same_f32(g, f32::from_bits(w)),
+                "{name} [{i}]: {g:e} vs {:e}",
+                f32::from_bits(w)
+            );
+        }
+        seen.push(name);
+    }
+    assert_eq!(seen.len(), 5, "fixture lacks some types: {seen:?}");
+}

@@ -58,6 +58,7 @@ use std::sync::Arc;
 use memmap2::Mmap;
 
 pub mod gpt2;
+pub mod model;
 
 /// The 4 bytes every GGUF file starts with.
 pub const MAGIC: [u8; 4] = *b"GGUF";

@@ -10,6 +10,7 @@ pub mod attention;
 pub mod encoder;
 pub mod gelu;
 pub mod isa;
+pub mod kquants;
 pub mod layernorm;
 pub mod math;
 pub mod matmul;
