@@ -36,6 +36,9 @@ pub fn load_model(model: Option<&str>) -> anyhow::Result<gpt2::Model> {
         Some(m) => Some(m.to_string()),
         None => std::env::var("GPT2_DEFAULT_MODEL").ok(),
     };
+    if let Some(m) = model.as_deref().filter(|m| is_gguf(m)) {
+        return load_gguf(m);
+    }
     let params = match model {
         Some(m) => {
             let dir = gpt2::hub::resolve(&m, &gpt2::hub::HubOptions::default()).with_context(|| format!("--model {m}"))?;
@@ -47,6 +50,38 @@ pub fn load_model(model: Option<&str>) -> anyhow::Result<gpt2::Model> {
         },
     };
     Ok(gpt2::Model::new(params))
+}
+
+/// Whether `--model` names a GGUF file (by its extension).
+pub fn is_gguf(model: &str) -> bool {
+    Path::new(model)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+}
+
+/// Loads a GGUF file (llama.cpp's format) with every matrix in its stored type, mapped from the
+/// file; conversions at load (K-quants) are said on stderr.
+pub fn load_gguf(path: &str) -> anyhow::Result<gpt2::Model> {
+    let loaded =
+        gpt2::gguf::model::load(Path::new(path)).with_context(|| format!("--model {path}"))?;
+    for note in &loaded.notes {
+        eprintln!("note: {note}");
+    }
+    Ok(gpt2::Model::from_typed(loaded.weights))
+}
+
+/// f32 parameters for fine-tuning from `--init-from`: a folder, a hub id, or a GGUF file
+/// (dequantized into f32 master weights, said on stderr).
+pub fn load_init_params(model: &str) -> anyhow::Result<gpt2::Params> {
+    if is_gguf(model) {
+        let p = gpt2::gguf::model::load_params(Path::new(model))
+            .with_context(|| format!("--init-from {model}"))?;
+        eprintln!("note: --init-from {model}: GGUF weights dequantized into f32 master weights");
+        return Ok(p);
+    }
+    let dir = gpt2::hub::resolve(model, &gpt2::hub::HubOptions::default())
+        .with_context(|| format!("--init-from {model}"))?;
+    Ok(gpt2::checkpoint::load(&dir).with_context(|| format!("--init-from {model}"))?)
 }
 
 /// Parses `1,2,3` (spaces and brackets tolerated) into ids; `flag` names the flag in errors.
@@ -75,6 +110,19 @@ pub fn read_text(path: &Path, flag: &str) -> anyhow::Result<String> {
             e.utf8_error().valid_up_to()
         )
     })
+}
+
+/// Resident memory of this process now in MiB (Linux `VmRSS`: mapped file pages that were
+/// touched count too), 0 where unavailable.
+pub fn current_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// Peak resident memory of this process in MiB (Linux `VmHWM`), 0 where unavailable.

@@ -36,6 +36,8 @@ enum Cmd {
     Prepare(cmd::prepare::Args),
     /// Rewrite a checkpoint with another storage dtype (f32, f16, bf16).
     Convert(cmd::convert::Args),
+    /// Write a GGUF file (llama.cpp's format) with f16, bf16, q8_0 or q4_0 weights.
+    Quantize(cmd::quantize::Args),
     /// Average the weights of models of one shape (a model soup, or a run's last checkpoints).
     Average(cmd::average::Args),
     /// Pre-train or fine-tune a model.
@@ -54,6 +56,10 @@ enum Cmd {
 
 fn main() {
     let cli = Cli::parse();
+    if let Err(e) = gpt2::kernels::isa::check_env() {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
     if let Some(n) = cli.threads {
         if let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -71,6 +77,7 @@ fn main() {
         Cmd::Bench(a) => cmd::bench::run(a),
         Cmd::Prepare(a) => cmd::prepare::run(a),
         Cmd::Convert(a) => cmd::convert::run(a),
+        Cmd::Quantize(a) => cmd::quantize::run(a),
         Cmd::Average(a) => cmd::average::run(a),
         Cmd::Train(a) => cmd::train::run(*a),
         Cmd::Eval(a) => cmd::eval::run(a),

@@ -7,7 +7,7 @@ use anyhow::bail;
 use gpt2::{Gpt2Config, KvCache, Logits, Model, Params, Rng};
 use serde_json::json;
 
-use crate::common::{load_model, peak_rss_mib};
+use crate::common::{current_rss_mib, load_model, peak_rss_mib};
 
 /// Arguments of `gpt2 bench`.
 #[derive(clap::Args)]
@@ -18,9 +18,13 @@ pub struct Args {
     /// Random weights of a preset shape: gpt2, gpt2-medium, gpt2-large, gpt2-xl.
     #[arg(long, conflicts_with = "model")]
     preset: Option<String>,
-    /// A real model (folder or hub id) instead of random weights.
+    /// A real model (folder, hub id or .gguf file) instead of random weights.
     #[arg(long)]
     model: Option<String>,
+    /// Storage type of the matrices: f32, f16, bf16, q8_0, q4_0 (random weights quantized in
+    /// memory as `gpt2 quantize` would; with --model, the model is converted the same way).
+    #[arg(long, value_parser = crate::cmd::quantize::parse_qtype)]
+    dtype: Option<gpt2::kernels::quant::QType>,
     /// Prompt tokens (prefill).
     #[arg(long, default_value_t = 16)]
     prompt_len: usize,
@@ -65,13 +69,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let model = match (&args.preset, &args.model) {
+    let t_load = Instant::now();
+    let mut model = match (&args.preset, &args.model) {
         (_, Some(m)) => load_model(Some(m))?,
         (p, None) => {
             let cfg = Gpt2Config::preset(p.as_deref().unwrap_or("gpt2"))?;
             Model::new(Params::init_gpt2(&cfg, &mut Rng::seed(0)))
         }
     };
+    if let Some(t) = args.dtype {
+        model = Model::from_typed(gpt2::weights::TypedWeights::from_params(
+            &model.f32_params(),
+            t,
+        )?);
+    }
+    let load_s = t_load.elapsed().as_secs_f64();
+    let rss_loaded = current_rss_mib();
     let cfg = model.config().clone();
     if args.prompt_len == 0 || args.prompt_len + args.new_tokens > cfg.n_positions {
         bail!(
@@ -122,13 +135,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         writeln!(
             out,
             "{}",
-            json!({"prefill_tok_s": prefill, "decode_tok_s": decode, "peak_rss_mib": rss})
+            json!({"prefill_tok_s": prefill, "decode_tok_s": decode, "peak_rss_mib": rss,
+                   "load_s": load_s, "rss_after_load_mib": rss_loaded, "weights": model.weight_types(),
+                   "kernel": gpt2::kernels::isa::isa().name()})
         )?;
     } else {
         writeln!(
             out,
-            "{} params, batch {}, prompt {}, new {}, {} threads\nprefill {prefill:.1} tok/s\ndecode  {decode:.1} tok/s\npeak RSS {rss:.0} MiB",
-            cfg.num_params(), args.batch, args.prompt_len, args.new_tokens, rayon::current_num_threads()
+            "{} params, weights {}, kernels {}, batch {}, prompt {}, new {}, {} threads\nload {load_s:.2} s, RSS after load {rss_loaded:.0} MiB\nprefill {prefill:.1} tok/s\ndecode  {decode:.1} tok/s\npeak RSS {rss:.0} MiB",
+            cfg.num_params(), model.weight_types(), gpt2::kernels::isa::isa().name(), args.batch, args.prompt_len, args.new_tokens, rayon::current_num_threads()
         )?;
     }
     Ok(())

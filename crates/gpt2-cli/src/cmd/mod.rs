@@ -9,6 +9,7 @@ pub mod eval_tasks;
 pub mod generate;
 pub mod inspect;
 pub mod prepare;
+pub mod quantize;
 pub mod score;
 pub mod serve;
 pub mod task_data;

@@ -349,13 +349,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 let cfg = preset_config(&args, name)?;
                 Start::Fresh(Params::init_gpt2(&cfg, &mut Rng::seed(args.seed)))
             }
-            (None, Some(model)) => {
-                let dir = gpt2::hub::resolve(model, &gpt2::hub::HubOptions::default())
-                    .with_context(|| format!("--init-from {model}"))?;
-                Start::Fresh(
-                    gpt2::checkpoint::load(&dir).with_context(|| format!("--init-from {model}"))?,
-                )
-            }
+            (None, Some(model)) => Start::Fresh(crate::common::load_init_params(model)?),
             (None, None) => bail!("one of --preset or --init-from is required"),
         },
     };
