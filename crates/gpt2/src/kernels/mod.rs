@@ -14,6 +14,8 @@ pub mod kquants;
 pub mod layernorm;
 pub mod math;
 pub mod matmul;
+#[cfg(target_arch = "x86_64")]
+pub mod qdot_x86;
 pub mod qmatmul;
 pub mod quant;
 pub mod residual;

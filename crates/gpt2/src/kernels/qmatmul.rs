@@ -43,10 +43,27 @@ fn f16_scale(b: &[u8]) -> f32 {
     half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()
 }
 
-/// Decodes block `blk` of a row (32 consecutive weights) into `w`.
-#[inline(always)]
-fn decode32<const ISA: u8>(t: QType, row: &[u8], blk: usize, w: &mut [f32; QK]) {
+const T_F32: u8 = 0;
+const T_F16: u8 = 1;
+const T_BF16: u8 = 2;
+const T_Q8_0: u8 = 3;
+const T_Q4_0: u8 = 4;
+
+const fn qtype_of(t: u8) -> QType {
     match t {
+        T_F32 => QType::F32,
+        T_F16 => QType::F16,
+        T_BF16 => QType::BF16,
+        T_Q8_0 => QType::Q8_0,
+        _ => QType::Q4_0,
+    }
+}
+
+/// Decodes block `blk` of a row (32 consecutive weights) into `w`; `T` is the storage type as a
+/// constant, so each (type, instruction set) pair compiles to its own loop.
+#[inline(always)]
+fn decode32<const ISA: u8, const T: u8>(row: &[u8], blk: usize, w: &mut [f32; QK]) {
+    match qtype_of(T) {
         QType::F32 => {
             let b = &row[blk * 128..blk * 128 + 128];
             for (j, o) in w.iter_mut().enumerate() {
@@ -117,18 +134,18 @@ fn madd<const ISA: u8>(a: f32, b: f32, c: f32) -> f32 {
 
 /// `out[r] = row · x[r]` for `R` activation rows `x[r] = xs[r·k ..][..k]`.
 #[inline(always)]
-fn dot_rows<const ISA: u8, const R: usize>(
-    t: QType,
+fn dot_rows<const ISA: u8, const T: u8, const R: usize>(
     row: &[u8],
     xs: &[f32],
     k: usize,
     out: &mut [f32],
 ) {
+    let t = qtype_of(T);
     let nblk = k / QK;
     let mut acc = [[0f32; QK]; R];
     let mut w = [0f32; QK];
     for blk in 0..nblk {
-        decode32::<ISA>(t, row, blk, &mut w);
+        decode32::<ISA, T>(row, blk, &mut w);
         for (r, a) in acc.iter_mut().enumerate() {
             let x = &xs[r * k + blk * QK..r * k + blk * QK + QK];
             for j in 0..QK {
@@ -167,6 +184,23 @@ fn dot_rows<const ISA: u8, const R: usize>(
 /// For weight rows `j0..j0 + out_t.len() / n`: `out_t[(j - j0)·n + r] = W[j] · inp[r]`.
 #[inline(always)]
 fn rows_kernel<const ISA: u8>(w: &QMat, inp: &[f32], n: usize, j0: usize, out_t: &mut [f32]) {
+    match w.qtype {
+        QType::F32 => rows_typed::<ISA, T_F32>(w, inp, n, j0, out_t),
+        QType::F16 => rows_typed::<ISA, T_F16>(w, inp, n, j0, out_t),
+        QType::BF16 => rows_typed::<ISA, T_BF16>(w, inp, n, j0, out_t),
+        QType::Q8_0 => rows_typed::<ISA, T_Q8_0>(w, inp, n, j0, out_t),
+        QType::Q4_0 => rows_typed::<ISA, T_Q4_0>(w, inp, n, j0, out_t),
+    }
+}
+
+#[inline(always)]
+fn rows_typed<const ISA: u8, const T: u8>(
+    w: &QMat,
+    inp: &[f32],
+    n: usize,
+    j0: usize,
+    out_t: &mut [f32],
+) {
     let k = w.cols;
     for (jj, o) in out_t.chunks_exact_mut(n).enumerate() {
         let row = w.row(j0 + jj);
@@ -175,10 +209,10 @@ fn rows_kernel<const ISA: u8>(w: &QMat, inp: &[f32], n: usize, j0: usize, out_t:
             let xs = &inp[r0 * k..];
             let o = &mut o[r0..];
             match (n - r0).min(ROWS_PER_PASS) {
-                4 => dot_rows::<ISA, 4>(w.qtype, row, xs, k, o),
-                3 => dot_rows::<ISA, 3>(w.qtype, row, xs, k, o),
-                2 => dot_rows::<ISA, 2>(w.qtype, row, xs, k, o),
-                _ => dot_rows::<ISA, 1>(w.qtype, row, xs, k, o),
+                4 => dot_rows::<ISA, T, 4>(row, xs, k, o),
+                3 => dot_rows::<ISA, T, 3>(row, xs, k, o),
+                2 => dot_rows::<ISA, T, 2>(row, xs, k, o),
+                _ => dot_rows::<ISA, T, 1>(row, xs, k, o),
             }
             r0 += ROWS_PER_PASS;
         }
@@ -188,13 +222,24 @@ fn rows_kernel<const ISA: u8>(w: &QMat, inp: &[f32], n: usize, j0: usize, out_t:
 /// Decodes weight rows `j0..j0 + out.len() / cols` into `out` (f32, row-major).
 #[inline(always)]
 fn decode_kernel<const ISA: u8>(w: &QMat, j0: usize, out: &mut [f32]) {
+    match w.qtype {
+        QType::F32 => decode_typed::<ISA, T_F32>(w, j0, out),
+        QType::F16 => decode_typed::<ISA, T_F16>(w, j0, out),
+        QType::BF16 => decode_typed::<ISA, T_BF16>(w, j0, out),
+        QType::Q8_0 => decode_typed::<ISA, T_Q8_0>(w, j0, out),
+        QType::Q4_0 => decode_typed::<ISA, T_Q4_0>(w, j0, out),
+    }
+}
+
+#[inline(always)]
+fn decode_typed<const ISA: u8, const T: u8>(w: &QMat, j0: usize, out: &mut [f32]) {
     let k = w.cols;
     let nblk = k / QK;
     let mut buf = [0f32; QK];
     for (jj, o) in out.chunks_exact_mut(k).enumerate() {
         let row = w.row(j0 + jj);
         for blk in 0..nblk {
-            decode32::<ISA>(w.qtype, row, blk, &mut buf);
+            decode32::<ISA, T>(row, blk, &mut buf);
             o[blk * QK..blk * QK + QK].copy_from_slice(&buf);
         }
         if nblk * QK < k {
@@ -218,17 +263,10 @@ fn decode_portable(w: &QMat, j0: usize, out: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::*;
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn rows_avx2(w: &QMat, inp: &[f32], n: usize, j0: usize, out: &mut [f32]) {
-        rows_kernel::<A2>(w, inp, n, j0, out)
-    }
+    pub(super) use crate::kernels::qdot_x86::{rows_avx2, rows_avx512};
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn decode_avx2(w: &QMat, j0: usize, out: &mut [f32]) {
         decode_kernel::<A2>(w, j0, out)
-    }
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
-    pub(super) unsafe fn rows_avx512(w: &QMat, inp: &[f32], n: usize, j0: usize, out: &mut [f32]) {
-        rows_kernel::<A5>(w, inp, n, j0, out)
     }
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
     pub(super) unsafe fn decode_avx512(w: &QMat, j0: usize, out: &mut [f32]) {
