@@ -123,35 +123,14 @@ pub fn matmul_forward(
 fn stream_forward(out: &mut [f32], inp: &[f32], w: &[f32], n: usize, ic: usize, oc: usize) {
     let blocks = STREAM_BLOCKS.min(ic);
     let rows_per = ic.div_ceil(blocks);
+    let isa = super::isa::isa();
     let partials: Vec<Vec<f32>> = (0..blocks)
         .into_par_iter()
         .map(|blk| {
             let i0 = blk * rows_per;
             let i1 = ((blk + 1) * rows_per).min(ic);
             let mut acc = vec![0f32; n * oc];
-            for r in 0..n {
-                let x = &inp[r * ic..(r + 1) * ic];
-                let acc = &mut acc[r * oc..(r + 1) * oc];
-                let mut i = i0;
-                while i + 4 <= i1 {
-                    let (x0, x1, x2, x3) = (x[i], x[i + 1], x[i + 2], x[i + 3]);
-                    let w0 = &w[i * oc..(i + 1) * oc];
-                    let w1 = &w[(i + 1) * oc..(i + 2) * oc];
-                    let w2 = &w[(i + 2) * oc..(i + 3) * oc];
-                    let w3 = &w[(i + 3) * oc..(i + 4) * oc];
-                    for j in 0..oc {
-                        acc[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j];
-                    }
-                    i += 4;
-                }
-                while i < i1 {
-                    let xi = x[i];
-                    for (a, &wv) in acc.iter_mut().zip(&w[i * oc..(i + 1) * oc]) {
-                        *a += xi * wv;
-                    }
-                    i += 1;
-                }
-            }
+            stream_block_dispatch(isa, &mut acc, inp, w, i0, i1, n, ic, oc);
             acc
         })
         .collect();
@@ -163,9 +142,103 @@ fn stream_forward(out: &mut [f32], inp: &[f32], w: &[f32], n: usize, ic: usize, 
     }
 }
 
-/// Dot product with 16 independent lanes so it vectorizes; the summation order is fixed.
+/// acc (N, OC) += inp[:, i0..i1] · w[i0..i1, :], rows of W read in order (auto-vectorized; compiled
+/// per instruction set, see [`stream_block_dispatch`]).
+#[inline(always)]
+fn stream_block(
+    acc: &mut [f32],
+    inp: &[f32],
+    w: &[f32],
+    i0: usize,
+    i1: usize,
+    n: usize,
+    ic: usize,
+    oc: usize,
+) {
+    for r in 0..n {
+        let x = &inp[r * ic..(r + 1) * ic];
+        let acc = &mut acc[r * oc..(r + 1) * oc];
+        let mut i = i0;
+        while i + 4 <= i1 {
+            let (x0, x1, x2, x3) = (x[i], x[i + 1], x[i + 2], x[i + 3]);
+            let w0 = &w[i * oc..(i + 1) * oc];
+            let w1 = &w[(i + 1) * oc..(i + 2) * oc];
+            let w2 = &w[(i + 2) * oc..(i + 3) * oc];
+            let w3 = &w[(i + 3) * oc..(i + 4) * oc];
+            for j in 0..oc {
+                acc[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j];
+            }
+            i += 4;
+        }
+        while i < i1 {
+            let xi = x[i];
+            for (a, &wv) in acc.iter_mut().zip(&w[i * oc..(i + 1) * oc]) {
+                *a += xi * wv;
+            }
+            i += 1;
+        }
+    }
+}
+
+macro_rules! multiversion {
+    ($body:ident, $avx2:ident, $avx512:ident, ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn $avx2($($arg: $ty),*) $(-> $ret)? {
+            $body($($arg),*)
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+        unsafe fn $avx512($($arg: $ty),*) $(-> $ret)? {
+            $body($($arg),*)
+        }
+    };
+}
+
+multiversion!(stream_block, stream_block_avx2, stream_block_avx512,
+    (acc: &mut [f32], inp: &[f32], w: &[f32], i0: usize, i1: usize, n: usize, ic: usize, oc: usize));
+multiversion!(dot_body, dot_avx2, dot_avx512, (a: &[f32], b: &[f32]) -> f32);
+
+/// [`stream_block`] on the kernel path `isa` (same arithmetic on every path: no fused multiply-add).
+fn stream_block_dispatch(
+    isa: super::isa::Isa,
+    acc: &mut [f32],
+    inp: &[f32],
+    w: &[f32],
+    i0: usize,
+    i1: usize,
+    n: usize,
+    ic: usize,
+    oc: usize,
+) {
+    use super::isa::Isa;
+    match isa {
+        // SAFETY: isa() only returns a path the CPU supports.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { stream_block_avx512(acc, inp, w, i0, i1, n, ic, oc) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { stream_block_avx2(acc, inp, w, i0, i1, n, ic, oc) },
+        _ => stream_block(acc, inp, w, i0, i1, n, ic, oc),
+    }
+}
+
+/// Dot product with 16 independent lanes so it vectorizes; the summation order is fixed (the same
+/// on every kernel path: no fused multiply-add).
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    use super::isa::Isa;
+    match super::isa::isa() {
+        // SAFETY: isa() only returns a path the CPU supports.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { dot_avx512(a, b) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { dot_avx2(a, b) },
+        _ => dot_body(a, b),
+    }
+}
+
+#[inline(always)]
+fn dot_body(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut acc = [0f32; 16];
     let ca = a.chunks_exact(16);
