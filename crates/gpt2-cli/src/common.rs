@@ -81,7 +81,7 @@ pub fn load_init_params(model: &str) -> anyhow::Result<gpt2::Params> {
     }
     let dir = gpt2::hub::resolve(model, &gpt2::hub::HubOptions::default())
         .with_context(|| format!("--init-from {model}"))?;
-    Ok(gpt2::checkpoint::load(&dir).with_context(|| format!("--init-from {model}"))?)
+    gpt2::checkpoint::load(&dir).with_context(|| format!("--init-from {model}"))
 }
 
 /// Parses `1,2,3` (spaces and brackets tolerated) into ids; `flag` names the flag in errors.

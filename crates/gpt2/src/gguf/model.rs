@@ -126,7 +126,7 @@ impl Reader<'_> {
                 .ok_or_else(|| self.err(name, "data size does not match its dims".into()));
         }
         let x = self.to_f32(name, &t)?;
-        let to = if cols % 32 == 0 {
+        let to = if cols.is_multiple_of(32) {
             QType::Q8_0
         } else {
             QType::F16
@@ -293,6 +293,8 @@ pub fn save(w: &TypedWeights, target: QType, name: &str, path: &Path) -> Result<
         })
         .collect();
     let mut data = super::slice_data(&slices);
+    // bound to a name: `slices` must outlive the borrow in the returned expression (edition 2021)
+    #[allow(clippy::let_and_return)]
     let res = wr.write(&mut data);
     res
 }

@@ -121,7 +121,7 @@ pub fn dequantize(t: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), Stri
         }
     };
     let (bs, ts) = (t.block_size(), t.type_size());
-    if out.len() % bs != 0 || bytes.len() != out.len() / bs * ts {
+    if !out.len().is_multiple_of(bs) || bytes.len() != out.len() / bs * ts {
         return Err(format!(
             "{} bytes do not hold {} {} values",
             bytes.len(),

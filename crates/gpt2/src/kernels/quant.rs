@@ -86,7 +86,8 @@ impl QType {
 
     /// Bytes of a row of `cols` elements, `None` when `cols` is not a multiple of the block size.
     pub fn row_bytes(self, cols: usize) -> Option<usize> {
-        (cols % self.block_size() == 0).then(|| cols / self.block_size() * self.block_bytes())
+        cols.is_multiple_of(self.block_size())
+            .then(|| cols / self.block_size() * self.block_bytes())
     }
 
     /// Storage bits per weight (8.5 for q8_0, 4.5 for q4_0).
