@@ -20,6 +20,10 @@ pub struct Args {
     /// Model to read: folder, hub id or .gguf file. Default: the built-in model.
     #[arg(long)]
     model: Option<String>,
+    /// Random weights of a preset shape instead (gpt2 … gpt2-xl, GPT-2's initialization, seed 0),
+    /// e.g. to measure load time and memory.
+    #[arg(long, conflicts_with = "model")]
+    preset: Option<String>,
     /// Storage type of the matrices: f32, f16, bf16, q8_0, q4_0.
     #[arg(long = "type", value_parser = parse_qtype)]
     qtype: QType,
@@ -45,7 +49,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.out.display()
         );
     }
-    let model = load_model(args.model.as_deref())?;
+    let model = match &args.preset {
+        Some(p) => gpt2::Model::new(gpt2::Params::init_gpt2(
+            &gpt2::Gpt2Config::preset(p)?,
+            &mut gpt2::Rng::seed(0),
+        )),
+        None => load_model(args.model.as_deref())?,
+    };
     if model.config().num_labels.is_some() {
         bail!("--model: a classification model (score head) has no GGUF layout in llama.cpp; quantize language models only");
     }
@@ -54,6 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let name = args
         .model
         .as_deref()
+        .or(args.preset.as_deref())
         .unwrap_or(crate::common::DEFAULT_MODEL_NAME)
         .rsplit('/')
         .find(|s| !s.is_empty())
