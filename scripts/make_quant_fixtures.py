@@ -612,6 +612,32 @@ def logprob_reference(m, seqs):
     return token_lp, last_lp
 
 
+INT_TYPES = ("Q8_0", "Q4_0")
+
+
+def round_activations_q8(x):
+    """Our kernels' (and llama.cpp's) 8-bit activations for q8_0/q4_0 weights, in float64: per
+    block of 32 along the last axis, d = max|x| / 127, q = round half to even(x / d), x' = q d."""
+    shape = x.shape
+    b = x.reshape(*shape[:-1], shape[-1] // 32, 32)
+    d = b.abs().amax(dim=-1, keepdim=True) / 127.0
+    q = torch.where(d > 0, torch.round(b / torch.where(d > 0, d, torch.ones_like(d))), torch.zeros_like(b))
+    return (q.clamp(-127, 127) * d).reshape(shape)
+
+
+def hook_int_inputs(m, role_type):
+    """Rounds the input of every matrix stored as q8_0/q4_0 (per the policy), as our integer
+    kernels do; returns the hook handles."""
+    mods = []
+    if role_type["block_matrix"] in INT_TYPES:
+        for blk in m.transformer.h:
+            mods += [blk.attn.c_attn, blk.attn.c_proj, blk.mlp.c_fc, blk.mlp.c_proj]
+    if role_type["token_embd"] in INT_TYPES:
+        mods.append(m.lm_head)
+    return [mod.register_forward_pre_hook(lambda _m, args: (round_activations_q8(args[0]),) + tuple(args[1:]))
+            for mod in mods]
+
+
 def stats(a, b):
     d = np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in a]) - np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in b])
     return {"max_abs": float(np.abs(d).max()) if d.size else 0.0, "rms": float(np.sqrt((d ** 2).mean())) if d.size else 0.0}
@@ -711,12 +737,24 @@ def build_tiny_q(keep_gguf):
         m = model_from_gguf_tensors(cfg, deq)
         tok, last = logprob_reference(m, seqs)
         nll = -float(np.mean([v for row in tok for v in row]))
+        hooks = hook_int_inputs(m, role_type)
+        if hooks:
+            tok8, last8 = logprob_reference(m, seqs)
+            for h in hooks:
+                h.remove()
+        else:
+            tok8, last8 = tok, last
         per_type[wtype] = {
             "policy": role_type,
             "file_type": int(FILE_TYPE[wtype]),
             "tensors": table,
             "token_logprobs": tok,
             "last_logprobs": last,
+            # the same with the inputs of q8_0/q4_0 matrices rounded to 8 bits per block of 32
+            # (round_activations_q8), what our integer kernels compute; = the above for 16/32-bit
+            "token_logprobs_int8_act": tok8,
+            "last_logprobs_int8_act": last8,
+            "int8_act_effect": stats(tok8 + last8, tok + last),
             "mean_nll": nll,
             "perplexity": math.exp(nll),
         }

@@ -310,6 +310,18 @@ impl Model {
         ids: &[&[u32]],
         logits: Logits,
     ) -> Result<Vec<f32>> {
+        // The whole step runs on one of rayon's workers, so its ~50 parallel regions are forked
+        // from inside the pool (the other workers are still spinning between them) instead of
+        // each being handed to the pool and waited for by a sleeping caller.
+        rayon::scope(|_| self.forward_in_pool(caches, ids, logits))
+    }
+
+    fn forward_in_pool(
+        &self,
+        caches: &mut [&mut KvCache],
+        ids: &[&[u32]],
+        logits: Logits,
+    ) -> Result<Vec<f32>> {
         let cfg = self.config();
         let (c, v, nh) = (cfg.n_embd, cfg.vocab_size, cfg.n_head);
         let hs = c / nh;

@@ -67,6 +67,20 @@ impl Isa {
     }
 }
 
+/// Whether the AVX-512 path may also use AVX-512 VNNI (`vpdpbusd`, Intel Ice Lake, AMD Zen 4 and
+/// later) for its integer dot products; without it they use the AVX2 instructions.
+pub fn has_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static VNNI: OnceLock<bool> = OnceLock::new();
+        *VNNI.get_or_init(|| {
+            Isa::Avx512.is_supported() && std::arch::is_x86_feature_detected!("avx512vnni")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Every path this CPU can run, best last (tests run each of them).
 pub fn supported() -> Vec<Isa> {
     [Isa::Portable, Isa::Avx2, Isa::Avx512]

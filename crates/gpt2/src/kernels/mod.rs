@@ -16,6 +16,9 @@ pub mod math;
 pub mod matmul;
 #[cfg(target_arch = "x86_64")]
 pub mod qdot_x86;
+pub mod qint;
+#[cfg(target_arch = "x86_64")]
+pub mod qint_x86;
 pub mod qmatmul;
 pub mod quant;
 pub mod residual;

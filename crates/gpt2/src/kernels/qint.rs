@@ -1,0 +1,271 @@
+//! Integer dot products for q8_0 and q4_0 weights, as llama.cpp computes them: the activations are
+//! rounded to 8 bits per block of 32 ([`QAct`], the q8_0 rule with an f32 scale), and each block's
+//! dot product is an exact sum of 32 int8 × int8 (or uint4 × int8) products, scaled by the two
+//! block scales and accumulated in f32:
+//!
+//! ```text
+//! out[r, j] = Σ_b  d_w[j, b] · d_x[r, b] · Σ_{i<32} q_w[j, 32b + i] · q_x[r, 32b + i]
+//! ```
+//!
+//! Why: with f32 activations every weight must be widened to f32 before its multiply-add, and at
+//! 1 or ½ byte per weight that widening, not memory, limits decoding. Integer products take 32
+//! weights per instruction (`vpdpbusd` with AVX-512 VNNI, `vpmaddubsw` + `vpmaddwd` with AVX2).
+//! The cost is the activations' rounding: a relative error of at most 1/254 of each block's
+//! largest magnitude per element (`tests/quant_model.rs` and docs/quantization.md measure what that
+//! does to log-probabilities).
+//!
+//! One kernel serves every row count (decoding, batched decoding, prefill): tasks own runs of
+//! weight rows; a task takes 4 weight rows at a time and multiplies them, held in L1, with the
+//! activation rows 1–4 at a time. Each output element has its own accumulator and a fixed order
+//! (blocks in order, then lanes), so a result does not depend on N, the tiling or the thread
+//! count: batched and one-at-a-time decoding agree bitwise.
+//!
+//! Sources: llama.cpp's `quantize_row_q8_0` and `ggml_vec_dot_q8_0_q8_0` / `ggml_vec_dot_q4_0_q8_0`
+//! (ggml-cpu/arch/x86/quants.c) for the arithmetic; the code is ours.
+
+use rayon::prelude::*;
+
+use super::isa::Isa;
+use super::quant::{QMat, QType, QK};
+
+/// Activations rounded to 8 bits per block of 32: `x ≈ d[r, b] · qs[r, 32b + i]`.
+///
+/// `d = max|x| / 127` over the block (f32, not rounded to f16 as llama.cpp does), `qs =
+/// round_half_even(x / d)` in −127..=127 (0 where the block is all zero), `sum[r, b] = Σ qs` over
+/// the block (used by q4_0, whose weights carry an offset of 8).
+#[derive(Debug, Clone)]
+pub struct QAct {
+    /// Activation rows N.
+    pub n: usize,
+    /// Columns K (a multiple of 32).
+    pub k: usize,
+    /// (N, K) rounded values.
+    pub qs: Vec<i8>,
+    /// (N, K/32) block scales.
+    pub d: Vec<f32>,
+    /// (N, K/32) block sums of `qs`.
+    pub sum: Vec<i32>,
+}
+
+impl QAct {
+    /// Rounds `x` (N, K) row-major. Panics if K is not a multiple of 32 or `x` is not N·K long
+    /// (callers hold q8_0/q4_0 matrices, whose K always is).
+    pub fn quantize(x: &[f32], n: usize, k: usize) -> QAct {
+        assert!(k % QK == 0 && x.len() == n * k, "QAct: x is not (N, K) with K % 32 == 0");
+        let nb = k / QK;
+        let mut a = QAct {
+            n,
+            k,
+            qs: vec![0; n * k],
+            d: vec![0.0; n * nb],
+            sum: vec![0; n * nb],
+        };
+        for (b, (xb, qb)) in x.chunks_exact(QK).zip(a.qs.chunks_exact_mut(QK)).enumerate() {
+            let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let d = amax / 127.0;
+            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+            let mut s = 0i32;
+            for (q, &v) in qb.iter_mut().zip(xb) {
+                // round half to even by the 1.5·2²³ trick (|v·id| ≤ 127), which vectorizes
+                // where `round_ties_even` would be a library call on baseline x86-64
+                const MAGIC: f32 = 12_582_912.0;
+                let r = (((v * id).clamp(-127.0, 127.0) + MAGIC) - MAGIC) as i8;
+                *q = r;
+                s += r as i32;
+            }
+            a.d[b] = d;
+            a.sum[b] = s;
+        }
+        a
+    }
+
+    /// The values the kernels multiply: `d · qs` (for tests and references).
+    pub fn dequantize(&self) -> Vec<f32> {
+        self.qs
+            .iter()
+            .enumerate()
+            .map(|(i, &q)| q as f32 * self.d[i / QK])
+            .collect()
+    }
+}
+
+/// Whether [`qint_forward`] handles this weight type.
+pub fn is_int_type(t: QType) -> bool {
+    matches!(t, QType::Q8_0 | QType::Q4_0)
+}
+
+/// out (N, R) = a (N, K) · Wᵀ + bias (R), W a q8_0 or q4_0 [`QMat`] (R, K), on the kernel path
+/// `isa` (a path the CPU lacks runs the portable one).
+///
+/// Panics on a weight type other than q8_0/q4_0 or mismatched shapes (internal callers check).
+pub fn qint_forward(
+    isa: Isa,
+    out: &mut [f32],
+    a: &QAct,
+    w: &QMat,
+    bias: Option<&[f32]>,
+) {
+    let (n, r, k) = (a.n, w.rows, w.cols);
+    assert!(is_int_type(w.qtype), "qint_forward: {} weights", w.qtype.name());
+    assert_eq!(a.k, k, "qint_forward: activations have K={} for K={k}", a.k);
+    assert_eq!(out.len(), n * r, "qint_forward: out is not (N, R)");
+    if n == 0 || r == 0 {
+        return;
+    }
+    // tasks own runs of whole 4-row weight groups; out_t is (R, N)
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = r.div_ceil(threads * 8).next_multiple_of(4).max(4);
+    let mut out_t = vec![0f32; r * n];
+    out_t
+        .par_chunks_mut(chunk * n)
+        .enumerate()
+        .for_each(|(c, o)| rows_dispatch(isa, w, a, c * chunk, o));
+    for (i, row) in out.chunks_exact_mut(r).enumerate() {
+        for (j, o) in row.iter_mut().enumerate() {
+            *o = out_t[j * n + i] + bias.map_or(0.0, |b| b[j]);
+        }
+    }
+}
+
+fn rows_dispatch(isa: Isa, w: &QMat, a: &QAct, j0: usize, out_t: &mut [f32]) {
+    match isa {
+        // SAFETY: Avx512/Avx2 only run when the CPU supports them (checked here).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if isa.is_supported() && super::isa::has_vnni() => unsafe {
+            super::qint_x86::rows_vnni(w, a, j0, out_t)
+        },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 | Isa::Avx2 if Isa::Avx2.is_supported() => unsafe {
+            super::qint_x86::rows_avx2(w, a, j0, out_t)
+        },
+        _ => rows_portable(w, a, j0, out_t),
+    }
+}
+
+/// Weight rows `j0 .. j0 + out_t.len() / N` against every activation row, plain Rust.
+fn rows_portable(w: &QMat, a: &QAct, j0: usize, out_t: &mut [f32]) {
+    let (n, nb) = (a.n, a.k / QK);
+    let bb = w.qtype.block_bytes();
+    for (jj, o) in out_t.chunks_exact_mut(n).enumerate() {
+        let row = w.row(j0 + jj);
+        for (r, o) in o.iter_mut().enumerate() {
+            let mut acc = 0f32;
+            for b in 0..nb {
+                let blk = &row[b * bb..(b + 1) * bb];
+                let dw = half::f16::from_bits(u16::from_le_bytes([blk[0], blk[1]])).to_f32();
+                let x = &a.qs[(r * nb + b) * QK..][..QK];
+                let s: i32 = if w.qtype == QType::Q8_0 {
+                    blk[2..].iter().zip(x).map(|(&q, &v)| (q as i8) as i32 * v as i32).sum()
+                } else {
+                    let mut s = 0i32;
+                    for i in 0..QK / 2 {
+                        s += (blk[2 + i] & 15) as i32 * x[i] as i32;
+                        s += (blk[2 + i] >> 4) as i32 * x[i + QK / 2] as i32;
+                    }
+                    s - 8 * a.sum[r * nb + b]
+                };
+                acc += s as f32 * (dw * a.d[r * nb + b]);
+            }
+            *o = acc;
+        }
+    }
+}
+
+/// The f64 reference of [`qint_forward`]: exact block dot products of the same rounded
+/// activations, for tests.
+pub fn qint_forward_naive(out: &mut [f32], a: &QAct, w: &QMat, bias: Option<&[f32]>) {
+    let wf = w.dequantize();
+    let xf = a.dequantize();
+    let (r, k) = (w.rows, w.cols);
+    for i in 0..a.n {
+        for j in 0..r {
+            let mut s = bias.map_or(0.0, |b| b[j] as f64);
+            for p in 0..k {
+                s += xf[i * k + p] as f64 * wf[j * k + p] as f64;
+            }
+            out[i * r + j] = s as f32;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::isa::supported;
+    use crate::kernels::quant::quantize_matrix;
+    use crate::rng::Rng;
+
+    #[test]
+    fn activation_rounding_follows_its_rule() {
+        let mut x: Vec<f32> = (0..64).map(|i| (i as f32 - 20.0) * 0.25).collect();
+        x[32..].fill(0.0);
+        x[3] = 2.5 * (x[0].abs() / 127.0); // not the block max
+        let a = QAct::quantize(&x, 1, 64);
+        let d = x[..32].iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+        assert_eq!(a.d[0], d);
+        assert_eq!(a.d[1], 0.0);
+        assert!(a.qs[32..].iter().all(|&q| q == 0));
+        for i in 0..32 {
+            assert_eq!(a.qs[i] as f32, (x[i] / d).round_ties_even(), "{i}");
+        }
+        // the block's largest magnitude maps to ±127
+        assert_eq!(a.qs.iter().map(|q| q.unsigned_abs()).max(), Some(127));
+        assert_eq!(a.sum[0], a.qs[..32].iter().map(|&q| q as i32).sum::<i32>());
+    }
+
+    #[test]
+    fn every_path_matches_the_exact_block_sums() {
+        let mut rng = Rng::seed(21);
+        // (N, R, K): decode, 4-row-group remainders, batches over the 4-row activation groups
+        let shapes = [(1, 37, 64), (2, 5, 96), (3, 64, 32), (5, 9, 128), (16, 33, 64), (40, 13, 96)];
+        for t in [QType::Q8_0, QType::Q4_0] {
+            for &(n, r, k) in &shapes {
+                let wf: Vec<f32> = (0..r * k).map(|_| rng.normal()).collect();
+                let bytes = quantize_matrix(t, &wf, r, k).unwrap();
+                let w = QMat::new(t, r, k, &bytes).unwrap();
+                let x: Vec<f32> = (0..n * k).map(|_| rng.normal()).collect();
+                let a = QAct::quantize(&x, n, k);
+                let bias: Vec<f32> = (0..r).map(|_| rng.normal()).collect();
+                let mut want = vec![0f32; n * r];
+                qint_forward_naive(&mut want, &a, &w, Some(&bias));
+                for isa in supported() {
+                    let mut got = vec![0f32; n * r];
+                    qint_forward(isa, &mut got, &a, &w, Some(&bias));
+                    let worst = got
+                        .iter()
+                        .zip(&want)
+                        .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
+                        .fold(0f32, f32::max);
+                    assert!(worst < 1e-5 * (k as f32).sqrt(), "{} {} n{n} r{r} k{k}: {worst}", t.name(), isa.name());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_does_not_depend_on_its_batch_or_thread_count() {
+        let mut rng = Rng::seed(22);
+        let (n, r, k) = (7, 300, 256);
+        for t in [QType::Q8_0, QType::Q4_0] {
+            let wf: Vec<f32> = (0..r * k).map(|_| rng.normal()).collect();
+            let bytes = quantize_matrix(t, &wf, r, k).unwrap();
+            let w = QMat::new(t, r, k, &bytes).unwrap();
+            let x: Vec<f32> = (0..n * k).map(|_| rng.normal()).collect();
+            for isa in supported() {
+                let run = |threads: usize, rows: std::ops::Range<usize>| {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    let a = QAct::quantize(&x[rows.start * k..rows.end * k], rows.len(), k);
+                    let mut out = vec![0f32; rows.len() * r];
+                    pool.install(|| qint_forward(isa, &mut out, &a, &w, None));
+                    out
+                };
+                let all = run(2, 0..n);
+                assert_eq!(all, run(1, 0..n), "{}", isa.name());
+                assert_eq!(all, run(5, 0..n), "{}", isa.name());
+                for i in 0..n {
+                    assert_eq!(&all[i * r..(i + 1) * r], &run(2, i..i + 1)[..], "{} row {i}", isa.name());
+                }
+            }
+        }
+    }
+}
