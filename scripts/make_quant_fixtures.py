@@ -625,17 +625,27 @@ def round_activations_q8(x):
     return (q.clamp(-127, 127) * d).reshape(shape)
 
 
-def hook_int_inputs(m, role_type):
+NEAR_TIE = 1e-4  # in 8-bit steps: an input this close to a half-way point may round either way in f32
+
+
+def hook_int_inputs(m, role_type, near):
     """Rounds the input of every matrix stored as q8_0/q4_0 (per the policy), as our integer
-    kernels do; returns the hook handles."""
+    kernels do, counting into near[0] the inputs within NEAR_TIE steps of a half-way point (there
+    an f32 computation of the same input may round the other way); returns the hook handles."""
+    def pre(_m, args):
+        x = args[0]
+        b = x.reshape(*x.shape[:-1], x.shape[-1] // 32, 32)
+        d = b.abs().amax(dim=-1, keepdim=True) / 127.0
+        y = (b / torch.where(d > 0, d, torch.ones_like(d))).abs()
+        near[0] += int(((y - y.floor() - 0.5).abs() < NEAR_TIE).sum())
+        return (round_activations_q8(x),) + tuple(args[1:])
     mods = []
     if role_type["block_matrix"] in INT_TYPES:
         for blk in m.transformer.h:
             mods += [blk.attn.c_attn, blk.attn.c_proj, blk.mlp.c_fc, blk.mlp.c_proj]
     if role_type["token_embd"] in INT_TYPES:
         mods.append(m.lm_head)
-    return [mod.register_forward_pre_hook(lambda _m, args: (round_activations_q8(args[0]),) + tuple(args[1:]))
-            for mod in mods]
+    return [mod.register_forward_pre_hook(pre) for mod in mods]
 
 
 def stats(a, b):
@@ -737,13 +747,17 @@ def build_tiny_q(keep_gguf):
         m = model_from_gguf_tensors(cfg, deq)
         tok, last = logprob_reference(m, seqs)
         nll = -float(np.mean([v for row in tok for v in row]))
-        hooks = hook_int_inputs(m, role_type)
-        if hooks:
-            tok8, last8 = logprob_reference(m, seqs)
-            for h in hooks:
-                h.remove()
-        else:
-            tok8, last8 = tok, last
+        near = [0]
+        hooks = hook_int_inputs(m, role_type, near)
+        tok8, last8, near_ties = [], [], []
+        for sq in seqs:
+            near[0] = 0
+            t8, l8 = logprob_reference(m, [sq])
+            tok8 += t8
+            last8 += l8
+            near_ties.append(near[0])
+        for h in hooks:
+            h.remove()
         per_type[wtype] = {
             "policy": role_type,
             "file_type": int(FILE_TYPE[wtype]),
@@ -755,6 +769,9 @@ def build_tiny_q(keep_gguf):
             "token_logprobs_int8_act": tok8,
             "last_logprobs_int8_act": last8,
             "int8_act_effect": stats(tok8 + last8, tok + last),
+            # per sequence: rounded inputs within NEAR_TIE steps of a half-way point
+            "int8_act_near_ties": near_ties,
+            "near_tie_steps": NEAR_TIE,
             "mean_nll": nll,
             "perplexity": math.exp(nll),
         }

@@ -56,7 +56,8 @@ fn main() {
                 let bytes: usize = mats.iter().map(|m| m.2.len()).sum();
                 bytes as f64 / best / 1e9
             };
-            let hot_list: Vec<(usize, usize, &[u8])> = (0..64).map(|_| (768, 768, &hot[..])).collect();
+            let hot_list: Vec<(usize, usize, &[u8])> =
+                (0..64).map(|_| (768, 768, &hot[..])).collect();
             let cold_list: Vec<(usize, usize, &[u8])> =
                 mats.iter().map(|(r, k, b)| (*r, *k, &b[..])).collect();
             let h = time(&hot_list, 20);

@@ -15,7 +15,9 @@
 //! round each matrix input to 8 bits per block of 32 (`kernels::qint`), and the reference does the
 //! same (`*_int8_act`, float64 with the same rounding rule): again only f32 arithmetic differs
 //! (measured 1.1e-6), unless an input lands within f32 rounding of a half-way point between two
-//! 8-bit steps, which would move one element by one step (none does in this fixture). The rounding
+//! 8-bit steps, where it may round the other way and move by one step; this random model amplifies
+//! that (0.066 seen), so sequences where the reference met such a point get a looser bound (see
+//! [`check_logprobs`]). The rounding
 //! of activations is itself an error against the f32-activation reference of the same weights: max
 //! |Δ log p| 0.106 (q8_0) and 0.115 (q4_0) on this tiny random model (`int8_act_effect`).
 
@@ -57,9 +59,16 @@ fn key(ty: &str) -> &'static str {
     }
 }
 
-fn worst_logprob_diff(model: &Model, r: &Value, ty: &str) -> f64 {
+/// Checks a model's log-probabilities against the reference of type `ty`, sequence by sequence:
+/// within 1e-4, except in sequences where the reference met an 8-bit rounding near a half-way
+/// point (`int8_act_near_ties` > 0), where one input may round the other way in f32 and the bound
+/// is twice the effect of rounding all the activations (`int8_act_effect`). At least one sequence
+/// of every type is held to 1e-4.
+fn check_logprobs(model: &Model, r: &Value, ty: &str, what: &str) {
     let v = model.config().vocab_size;
-    let mut worst = 0f64;
+    let rt = &r["types"][ty];
+    let loose = 2.0 * rt["int8_act_effect"]["max_abs"].as_f64().unwrap();
+    let mut strict = 0;
     for (s, seq) in r["sequences"].as_array().unwrap().iter().enumerate() {
         let ids: Vec<u32> = seq
             .as_array()
@@ -68,7 +77,8 @@ fn worst_logprob_diff(model: &Model, r: &Value, ty: &str) -> f64 {
             .map(|x| x.as_u64().unwrap() as u32)
             .collect();
         let logits = model.logits(&ids).unwrap();
-        let want_tok = r["types"][ty][format!("token_logprobs{}", key(ty))][s]
+        let mut worst = 0f64;
+        let want_tok = rt[format!("token_logprobs{}", key(ty))][s]
             .as_array()
             .unwrap();
         for (t, w) in want_tok.iter().enumerate() {
@@ -76,18 +86,21 @@ fn worst_logprob_diff(model: &Model, r: &Value, ty: &str) -> f64 {
             worst = worst.max((lp - w.as_f64().unwrap()).abs());
         }
         let last = log_softmax(&logits[(ids.len() - 1) * v..ids.len() * v]);
-        for (g, w) in last
-            .iter()
-            .zip(
-                r["types"][ty][format!("last_logprobs{}", key(ty))][s]
-                    .as_array()
-                    .unwrap(),
-            )
-        {
+        let want_last = rt[format!("last_logprobs{}", key(ty))][s]
+            .as_array()
+            .unwrap();
+        for (g, w) in last.iter().zip(want_last) {
             worst = worst.max((g - w.as_f64().unwrap()).abs());
         }
+        let near = rt["int8_act_near_ties"][s].as_u64().unwrap();
+        let tol = if near == 0 { 1e-4 } else { loose };
+        strict += (near == 0) as usize;
+        assert!(
+            worst < tol,
+            "{ty} {what}, sequence {s} ({near} near ties): max |Δ log p| {worst:e} ≥ {tol:e}"
+        );
     }
-    worst
+    assert!(strict > 0, "{ty}: no sequence held to 1e-4");
 }
 
 #[test]
@@ -138,12 +151,7 @@ fn gguf_round_trip_gives_transformers_logprobs_for_every_type() {
     for t in QType::ALL {
         let w = TypedWeights::from_params(&params, t).unwrap();
         // in memory
-        let worst = worst_logprob_diff(&Model::from_typed(w.clone()), &r, t.name());
-        assert!(
-            worst < 1e-4,
-            "{} in memory: max |Δ log p| {worst:e}",
-            t.name()
-        );
+        check_logprobs(&Model::from_typed(w.clone()), &r, t.name(), "in memory");
         // through a file: mapped, not copied
         let path = tmp.path().join(format!("tiny-{}.gguf", t.name()));
         gpt2::gguf::model::save(&w, t, "tiny-q", &path).unwrap();
@@ -151,11 +159,11 @@ fn gguf_round_trip_gives_transformers_logprobs_for_every_type() {
         assert!(loaded.notes.is_empty(), "{:?}", loaded.notes);
         assert!(loaded.weights.wte.is_mapped());
         assert_eq!(loaded.weights.cfg.n_embd, 64);
-        let worst = worst_logprob_diff(&Model::from_typed(loaded.weights), &r, t.name());
-        assert!(
-            worst < 1e-4,
-            "{} from GGUF: max |Δ log p| {worst:e}",
-            t.name()
+        check_logprobs(
+            &Model::from_typed(loaded.weights),
+            &r,
+            t.name(),
+            "from GGUF",
         );
     }
 }

@@ -51,7 +51,10 @@ impl QAct {
     /// Rounds `x` (N, K) row-major. Panics if K is not a multiple of 32 or `x` is not N·K long
     /// (callers hold q8_0/q4_0 matrices, whose K always is).
     pub fn quantize(x: &[f32], n: usize, k: usize) -> QAct {
-        assert!(k % QK == 0 && x.len() == n * k, "QAct: x is not (N, K) with K % 32 == 0");
+        assert!(
+            k % QK == 0 && x.len() == n * k,
+            "QAct: x is not (N, K) with K % 32 == 0"
+        );
         let nb = k / QK;
         let mut a = QAct {
             n,
@@ -60,7 +63,11 @@ impl QAct {
             d: vec![0.0; n * nb],
             sum: vec![0; n * nb],
         };
-        for (b, (xb, qb)) in x.chunks_exact(QK).zip(a.qs.chunks_exact_mut(QK)).enumerate() {
+        for (b, (xb, qb)) in x
+            .chunks_exact(QK)
+            .zip(a.qs.chunks_exact_mut(QK))
+            .enumerate()
+        {
             let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
             let d = amax / 127.0;
             let id = if d > 0.0 { 1.0 / d } else { 0.0 };
@@ -98,15 +105,13 @@ pub fn is_int_type(t: QType) -> bool {
 /// `isa` (a path the CPU lacks runs the portable one).
 ///
 /// Panics on a weight type other than q8_0/q4_0 or mismatched shapes (internal callers check).
-pub fn qint_forward(
-    isa: Isa,
-    out: &mut [f32],
-    a: &QAct,
-    w: &QMat,
-    bias: Option<&[f32]>,
-) {
+pub fn qint_forward(isa: Isa, out: &mut [f32], a: &QAct, w: &QMat, bias: Option<&[f32]>) {
     let (n, r, k) = (a.n, w.rows, w.cols);
-    assert!(is_int_type(w.qtype), "qint_forward: {} weights", w.qtype.name());
+    assert!(
+        is_int_type(w.qtype),
+        "qint_forward: {} weights",
+        w.qtype.name()
+    );
     assert_eq!(a.k, k, "qint_forward: activations have K={} for K={k}", a.k);
     assert_eq!(out.len(), n * r, "qint_forward: out is not (N, R)");
     if n == 0 || r == 0 {
@@ -155,7 +160,11 @@ fn rows_portable(w: &QMat, a: &QAct, j0: usize, out_t: &mut [f32]) {
                 let dw = half::f16::from_bits(u16::from_le_bytes([blk[0], blk[1]])).to_f32();
                 let x = &a.qs[(r * nb + b) * QK..][..QK];
                 let s: i32 = if w.qtype == QType::Q8_0 {
-                    blk[2..].iter().zip(x).map(|(&q, &v)| (q as i8) as i32 * v as i32).sum()
+                    blk[2..]
+                        .iter()
+                        .zip(x)
+                        .map(|(&q, &v)| (q as i8) as i32 * v as i32)
+                        .sum()
                 } else {
                     let mut s = 0i32;
                     for i in 0..QK / 2 {
@@ -217,7 +226,14 @@ mod tests {
     fn every_path_matches_the_exact_block_sums() {
         let mut rng = Rng::seed(21);
         // (N, R, K): decode, 4-row-group remainders, batches over the 4-row activation groups
-        let shapes = [(1, 37, 64), (2, 5, 96), (3, 64, 32), (5, 9, 128), (16, 33, 64), (40, 13, 96)];
+        let shapes = [
+            (1, 37, 64),
+            (2, 5, 96),
+            (3, 64, 32),
+            (5, 9, 128),
+            (16, 33, 64),
+            (40, 13, 96),
+        ];
         for t in [QType::Q8_0, QType::Q4_0] {
             for &(n, r, k) in &shapes {
                 let wf: Vec<f32> = (0..r * k).map(|_| rng.normal()).collect();
@@ -236,7 +252,12 @@ mod tests {
                         .zip(&want)
                         .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
                         .fold(0f32, f32::max);
-                    assert!(worst < 1e-5 * (k as f32).sqrt(), "{} {} n{n} r{r} k{k}: {worst}", t.name(), isa.name());
+                    assert!(
+                        worst < 1e-5 * (k as f32).sqrt(),
+                        "{} {} n{n} r{r} k{k}: {worst}",
+                        t.name(),
+                        isa.name()
+                    );
                 }
             }
         }
@@ -253,7 +274,10 @@ mod tests {
             let x: Vec<f32> = (0..n * k).map(|_| rng.normal()).collect();
             for isa in supported() {
                 let run = |threads: usize, rows: std::ops::Range<usize>| {
-                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
                     let a = QAct::quantize(&x[rows.start * k..rows.end * k], rows.len(), k);
                     let mut out = vec![0f32; rows.len() * r];
                     pool.install(|| qint_forward(isa, &mut out, &a, &w, None));
@@ -263,7 +287,12 @@ mod tests {
                 assert_eq!(all, run(1, 0..n), "{}", isa.name());
                 assert_eq!(all, run(5, 0..n), "{}", isa.name());
                 for i in 0..n {
-                    assert_eq!(&all[i * r..(i + 1) * r], &run(2, i..i + 1)[..], "{} row {i}", isa.name());
+                    assert_eq!(
+                        &all[i * r..(i + 1) * r],
+                        &run(2, i..i + 1)[..],
+                        "{} row {i}",
+                        isa.name()
+                    );
                 }
             }
         }

@@ -105,11 +105,8 @@ unsafe fn tile<const T: u8, const VNNI: bool, const W: usize, const R: usize>(
                     let p16 = _mm256_maddubs_epi16(wq, x[r]);
                     _mm256_add_epi32(_mm256_madd_epi16(p16, ones), ux[r])
                 };
-                acc[w][r] = _mm256_fmadd_ps(
-                    _mm256_cvtepi32_ps(dot),
-                    _mm256_mul_ps(dw, dx[r]),
-                    acc[w][r],
-                );
+                acc[w][r] =
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(dw, dx[r]), acc[w][r]);
             }
         }
     }
