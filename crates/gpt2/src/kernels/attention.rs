@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 use super::math;
-use super::matmul::dot;
+use super::matmul::{dot, dot_body, multiversion};
 
 /// Where element (b, t, h, d) of a q, k or v tensor lives: `b·sb + t·st + h·sh + d`.
 #[derive(Debug, Clone, Copy)]
@@ -73,53 +73,101 @@ pub fn attention_forward(
     let tk = pos0 + tq;
     debug_assert_eq!(out.len(), b * tq * c);
     let scale = 1.0 / (hs as f32).sqrt();
-    let row = |idx: usize, o: &mut [f32], a: &mut [f32]| {
-        // a: (NH, Tk) scratch or saved probabilities for this (b, i)
-        let (bi, i) = (idx / tq, idx % tq);
-        let p = pos0 + i;
-        for h in 0..nh {
-            let qv = &q[ql.at(bi, i, h)..ql.at(bi, i, h) + hs];
-            let scores = &mut a[h * tk..(h + 1) * tk];
-            let mut maxv = f32::NEG_INFINITY;
-            for (j, s) in scores[..=p].iter_mut().enumerate() {
-                let kv = &k[kl.at(bi, j, h)..kl.at(bi, j, h) + hs];
-                *s = dot(qv, kv) * scale;
-                maxv = maxv.max(*s);
-            }
-            let mut sum = 0f32;
-            for s in scores[..=p].iter_mut() {
-                *s = math::exp(*s - maxv);
-                sum += *s;
-            }
-            let inv = 1.0 / sum;
-            for s in scores[..=p].iter_mut() {
-                *s *= inv;
-            }
-            scores[p + 1..].fill(0.0);
-            let oh = &mut o[h * hs..(h + 1) * hs];
-            oh.fill(0.0);
-            for (j, &pj) in scores[..=p].iter().enumerate() {
-                let vv = &v[vl.at(bi, j, h)..vl.at(bi, j, h) + hs];
-                for (o, &x) in oh.iter_mut().zip(vv) {
-                    *o += pj * x;
-                }
-            }
-        }
+    // one task per (row, head): decoding has a single row, and its heads are the parallelism
+    let isa = super::isa::isa();
+    let head = |idx: usize, oh: &mut [f32], scores: &mut [f32]| {
+        // scores: (Tk) scratch or saved probabilities for this (b, i, h)
+        let (row, h) = (idx / nh, idx % nh);
+        let (bi, i) = (row / tq, row % tq);
+        let qv = &q[ql.at(bi, i, h)..ql.at(bi, i, h) + hs];
+        let hd = HeadData {
+            k,
+            kl,
+            v,
+            vl,
+            bi,
+            h,
+            scale,
+        };
+        head_dispatch(isa, oh, scores, qv, &hd, pos0 + i);
     };
     match att {
         Some(att) => {
             debug_assert_eq!(att.len(), b * tq * nh * tk);
-            out.par_chunks_mut(c)
-                .zip(att.par_chunks_mut(nh * tk))
+            out.par_chunks_mut(hs)
+                .zip(att.par_chunks_mut(tk))
                 .enumerate()
-                .for_each(|(idx, (o, a))| row(idx, o, a));
+                .for_each(|(idx, (o, a))| head(idx, o, a));
         }
         None => {
-            out.par_chunks_mut(c).enumerate().for_each_init(
-                || vec![0f32; nh * tk],
-                |scratch, (idx, o)| row(idx, o, scratch),
-            );
+            out.par_chunks_mut(hs)
+                .enumerate()
+                .for_each_init(|| vec![0f32; tk], |scratch, (idx, o)| head(idx, o, scratch));
         }
+    }
+}
+
+/// The keys and values one head attends over.
+struct HeadData<'a> {
+    k: &'a [f32],
+    kl: HeadLayout,
+    v: &'a [f32],
+    vl: HeadLayout,
+    bi: usize,
+    h: usize,
+    scale: f32,
+}
+
+/// One query row of one head at position `p`: scores over keys 0..=p, softmax, then the mix of
+/// values into `oh` (HS). Compiled per kernel path with the same arithmetic (no fused
+/// multiply-add), so every path gives the same bits.
+#[inline(always)]
+fn head_body(oh: &mut [f32], scores: &mut [f32], qv: &[f32], d: &HeadData, p: usize) {
+    let hs = qv.len();
+    let mut maxv = f32::NEG_INFINITY;
+    for (j, s) in scores[..=p].iter_mut().enumerate() {
+        let o = d.kl.at(d.bi, j, d.h);
+        *s = dot_body(qv, &d.k[o..o + hs]) * d.scale;
+        maxv = maxv.max(*s);
+    }
+    let mut sum = 0f32;
+    for s in scores[..=p].iter_mut() {
+        *s = math::exp(*s - maxv);
+        sum += *s;
+    }
+    let inv = 1.0 / sum;
+    for s in scores[..=p].iter_mut() {
+        *s *= inv;
+    }
+    scores[p + 1..].fill(0.0);
+    oh.fill(0.0);
+    for (j, &pj) in scores[..=p].iter().enumerate() {
+        let o = d.vl.at(d.bi, j, d.h);
+        for (o, &x) in oh.iter_mut().zip(&d.v[o..o + hs]) {
+            *o += pj * x;
+        }
+    }
+}
+
+multiversion!(head_body, head_avx2, head_avx512,
+    (oh: &mut [f32], scores: &mut [f32], qv: &[f32], d: &HeadData, p: usize));
+
+fn head_dispatch(
+    isa: super::isa::Isa,
+    oh: &mut [f32],
+    scores: &mut [f32],
+    qv: &[f32],
+    d: &HeadData,
+    p: usize,
+) {
+    use super::isa::Isa;
+    match isa {
+        // SAFETY: isa() only returns a path the CPU supports.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { head_avx512(oh, scores, qv, d, p) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { head_avx2(oh, scores, qv, d, p) },
+        _ => head_body(oh, scores, qv, d, p),
     }
 }
 

@@ -195,6 +195,8 @@ macro_rules! multiversion {
     };
 }
 
+pub(crate) use multiversion;
+
 multiversion!(stream_block, stream_block_avx2, stream_block_avx512,
     (acc: &mut [f32], inp: &[f32], w: &[f32], i0: usize, i1: usize, n: usize, ic: usize, oc: usize));
 multiversion!(dot_body, dot_avx2, dot_avx512, (a: &[f32], b: &[f32]) -> f32);
@@ -238,7 +240,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[inline(always)]
-fn dot_body(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot_body(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut acc = [0f32; 16];
     let ca = a.chunks_exact(16);

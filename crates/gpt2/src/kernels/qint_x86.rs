@@ -130,7 +130,9 @@ unsafe fn rows<const T: u8, const VNNI: bool, const MAXR: usize>(
     let mut jj = 0;
     while jj < nrows {
         if nrows - jj >= 4 {
-            let p = [0, 1, 2, 3].map(|i| w.row(j0 + jj + i).as_ptr());
+            let r0p = w.row(j0 + jj).as_ptr();
+            let rb = w.row_bytes();
+            let p = [r0p, r0p.add(rb), r0p.add(2 * rb), r0p.add(3 * rb)];
             let mut r0 = 0;
             while r0 < n {
                 let m = (n - r0).min(MAXR);
