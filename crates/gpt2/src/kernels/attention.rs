@@ -99,10 +99,137 @@ pub fn attention_forward(
                 .enumerate()
                 .for_each(|(idx, (o, a))| head(idx, o, a));
         }
+        None if tq >= BLOCKED_MIN_TQ => {
+            attention_blocked(out, q, ql, k, kl, v, vl, b, tq, pos0, nh, hs)
+        }
         None => {
             out.par_chunks_mut(hs)
                 .enumerate()
                 .for_each_init(|| vec![0f32; tk], |scratch, (idx, o)| head(idx, o, scratch));
+        }
+    }
+}
+
+/// `row[..=p] = softmax(scale · row[..=p])`, `row[p + 1..] = 0`: one masked row of scores.
+#[inline(always)]
+fn softmax_row(row: &mut [f32], p: usize, scale: f32) {
+    let mut maxv = f32::NEG_INFINITY;
+    for x in row[..=p].iter_mut() {
+        *x *= scale;
+        maxv = maxv.max(*x);
+    }
+    let mut sum = 0f32;
+    for x in row[..=p].iter_mut() {
+        *x = math::exp(*x - maxv);
+        sum += *x;
+    }
+    let inv = 1.0 / sum;
+    for x in row[..=p].iter_mut() {
+        *x *= inv;
+    }
+    row[p + 1..].fill(0.0);
+}
+
+multiversion!(softmax_row, softmax_row_avx2, softmax_row_avx512,
+    (row: &mut [f32], p: usize, scale: f32));
+
+fn softmax_dispatch(isa: super::isa::Isa, row: &mut [f32], p: usize, scale: f32) {
+    use super::isa::Isa;
+    match isa {
+        // SAFETY: isa() only returns a path the CPU supports.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { softmax_row_avx512(row, p, scale) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { softmax_row_avx2(row, p, scale) },
+        _ => softmax_row(row, p, scale),
+    }
+}
+
+/// Query rows per task of [`attention_blocked`].
+const QTILE: usize = 64;
+/// Sequences with at least this many new query rows (prefill, scoring) take the blocked path when
+/// no probabilities are saved.
+pub const BLOCKED_MIN_TQ: usize = 16;
+
+/// Inference attention for many query rows, as matrix products: for each (batch row, head, tile of
+/// [`QTILE`] queries) `S = q kᵀ · scale` over the keys the tile can see (one SGEMM), the causal
+/// mask and softmax row by row, then `out = P v` (a second SGEMM). Same maths as the row-by-row
+/// path, summed in another order (the tests bound the difference).
+#[allow(clippy::too_many_arguments)]
+fn attention_blocked(
+    out: &mut [f32],
+    q: &[f32],
+    ql: HeadLayout,
+    k: &[f32],
+    kl: HeadLayout,
+    v: &[f32],
+    vl: HeadLayout,
+    b: usize,
+    tq: usize,
+    pos0: usize,
+    nh: usize,
+    hs: usize,
+) {
+    use super::matmul::sgemm_serial;
+    let isa = super::isa::isa();
+    let c = nh * hs;
+    let scale = 1.0 / (hs as f32).sqrt();
+    let tiles = tq.div_ceil(QTILE);
+    let results: Vec<(usize, Vec<f32>)> = (0..b * nh * tiles)
+        .into_par_iter()
+        .map_init(Vec::new, |s: &mut Vec<f32>, task| {
+            let (bi, rest) = (task / (nh * tiles), task % (nh * tiles));
+            let (h, ti) = (rest / tiles, rest % tiles);
+            let (i0, i1) = (ti * QTILE, (ti * QTILE + QTILE).min(tq));
+            let (m, kend) = (i1 - i0, pos0 + i1);
+            s.clear();
+            s.resize(m * kend, 0.0);
+            // S (m, kend) = q[i0..i1] (m, hs) · kᵀ (hs, kend)
+            sgemm_serial(
+                m,
+                kend,
+                hs,
+                s,
+                kend,
+                1,
+                false,
+                &q[ql.at(bi, i0, h)..],
+                ql.st,
+                1,
+                &k[kl.at(bi, 0, h)..],
+                1,
+                kl.st,
+            );
+            for (ii, row) in s.chunks_exact_mut(kend).enumerate() {
+                // keys 0..=p are visible
+                softmax_dispatch(isa, row, pos0 + i0 + ii, scale);
+            }
+            // o (m, hs) = P (m, kend) · v (kend, hs)
+            let mut o = vec![0f32; m * hs];
+            sgemm_serial(
+                m,
+                hs,
+                kend,
+                &mut o,
+                hs,
+                1,
+                false,
+                s,
+                kend,
+                1,
+                &v[vl.at(bi, 0, h)..],
+                vl.st,
+                1,
+            );
+            (task, o)
+        })
+        .collect();
+    for (task, o) in results {
+        let (bi, rest) = (task / (nh * tiles), task % (nh * tiles));
+        let (h, ti) = (rest / tiles, rest % tiles);
+        for (ii, src) in o.chunks_exact(hs).enumerate() {
+            let row = bi * tq + ti * QTILE + ii;
+            out[row * c + h * hs..row * c + (h + 1) * hs].copy_from_slice(src);
         }
     }
 }
@@ -388,6 +515,37 @@ pub fn attention_backward_dropout<F: Fn(usize) -> f32 + Sync>(
 mod tests {
     use super::*;
     use crate::rng::Rng;
+
+    #[test]
+    fn blocked_prefill_path_matches_the_row_path() {
+        // 2 sequences, 20 cached positions then 70 new queries (two tiles, the second partial)
+        let (b, nh, hs, pos0, tq, max_t) = (2, 3, 16, 20, 70, 96);
+        let c = nh * hs;
+        let mut rng = Rng::seed(19);
+        let cl = HeadLayout::cache(nh, max_t, hs);
+        let kc: Vec<f32> = (0..b * nh * max_t * hs).map(|_| rng.normal()).collect();
+        let vc: Vec<f32> = (0..b * nh * max_t * hs).map(|_| rng.normal()).collect();
+        let q: Vec<f32> = (0..b * tq * 3 * c).map(|_| rng.normal()).collect();
+        let ql = HeadLayout::qkv(tq, c, hs);
+        let run = |att: Option<&mut [f32]>| {
+            let mut out = vec![0f32; b * tq * c];
+            attention_forward(&mut out, att, &q, ql, &kc, cl, &vc, cl, b, tq, pos0, nh, hs);
+            out
+        };
+        let mut att = vec![0f32; b * tq * nh * (pos0 + tq)];
+        let rows = run(Some(&mut att));
+        let blocked = run(None);
+        let d = rows
+            .iter()
+            .zip(&blocked)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(d < 1e-5, "{d}");
+        assert!(
+            rows != blocked || tq < BLOCKED_MIN_TQ,
+            "the blocked path did not run"
+        );
+    }
 
     #[test]
     fn attention_matches_naive_and_cache_layout_agrees() {

@@ -23,14 +23,28 @@ pub fn gelu_forward(out: &mut [f32], inp: &[f32]) {
 
 /// In place: x ← gelu(x) (inference, where the pre-activation is not kept).
 pub fn gelu_inplace(x: &mut [f32]) {
-    x.par_chunks_mut(CHUNK).for_each(|o| {
-        for o in o.iter_mut() {
-            let x = *o;
-            let u = SQRT_2_OVER_PI * (x + 0.044715 * x * x * x);
-            *o = 0.5 * x * (1.0 + math::tanh(u));
-        }
+    let isa = super::isa::isa();
+    x.par_chunks_mut(CHUNK).for_each(|o| match isa {
+        // SAFETY: isa() only returns a path the CPU supports.
+        #[cfg(target_arch = "x86_64")]
+        super::isa::Isa::Avx512 => unsafe { gelu_chunk_avx512(o) },
+        #[cfg(target_arch = "x86_64")]
+        super::isa::Isa::Avx2 => unsafe { gelu_chunk_avx2(o) },
+        _ => gelu_chunk(o),
     });
 }
+
+/// The tanh-form GELU of a chunk, in place; compiled per kernel path with the same arithmetic.
+#[inline(always)]
+fn gelu_chunk(o: &mut [f32]) {
+    for o in o.iter_mut() {
+        let x = *o;
+        let u = SQRT_2_OVER_PI * (x + 0.044715 * x * x * x);
+        *o = 0.5 * x * (1.0 + math::tanh(u));
+    }
+}
+
+super::matmul::multiversion!(gelu_chunk, gelu_chunk_avx2, gelu_chunk_avx512, (o: &mut [f32]));
 
 /// Backward of [`gelu_forward`]: `dinp += gelu'(inp) ⊙ dout`, elementwise, parallel over chunks.
 /// Accumulates into dinp. dinp, inp (the saved pre-activation), dout: (N).

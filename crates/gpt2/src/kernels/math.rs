@@ -10,7 +10,9 @@
 pub fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.3, 88.3);
     // x = n·ln2 + r, |r| ≤ ln2/2
-    let n = (x * std::f32::consts::LOG2_E).round();
+    // round half away from zero without a library call (so loops over exp vectorize)
+    let y = x * std::f32::consts::LOG2_E;
+    let n = ((y + 0.5f32.copysign(y)) as i32) as f32;
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     // Cephes expf polynomial
     let mut p = 1.987_569_1e-4_f32;

@@ -37,6 +37,52 @@ pub fn sgemm(
     b_rs: usize,
     b_cs: usize,
 ) {
+    let threads = rayon::current_num_threads();
+    let par = threads > 1 && m * n * k > 64 * 64 * 64;
+    sgemm_on(
+        par, m, n, k, dst, dst_rs, dst_cs, accumulate, a, a_rs, a_cs, b, b_rs, b_cs,
+    )
+}
+
+/// [`sgemm`] on the calling thread only (for callers that are already one of many parallel tasks).
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_serial(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    dst_cs: usize,
+    accumulate: bool,
+    a: &[f32],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[f32],
+    b_rs: usize,
+    b_cs: usize,
+) {
+    sgemm_on(
+        false, m, n, k, dst, dst_rs, dst_cs, accumulate, a, a_rs, a_cs, b, b_rs, b_cs,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sgemm_on(
+    par: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    dst_cs: usize,
+    accumulate: bool,
+    a: &[f32],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[f32],
+    b_rs: usize,
+    b_cs: usize,
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -57,9 +103,8 @@ pub fn sgemm(
     }
     assert!(last(m, k, a_rs, a_cs) < a.len(), "sgemm: a too small");
     assert!(last(k, n, b_rs, b_cs) < b.len(), "sgemm: b too small");
-    let threads = rayon::current_num_threads();
-    let par = if threads > 1 && m * n * k > 64 * 64 * 64 {
-        gemm::Parallelism::Rayon(threads)
+    let par = if par {
+        gemm::Parallelism::Rayon(rayon::current_num_threads())
     } else {
         gemm::Parallelism::None
     };

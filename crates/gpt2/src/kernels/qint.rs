@@ -63,26 +63,14 @@ impl QAct {
             d: vec![0.0; n * nb],
             sum: vec![0; n * nb],
         };
-        for (b, (xb, qb)) in x
-            .chunks_exact(QK)
-            .zip(a.qs.chunks_exact_mut(QK))
-            .enumerate()
-        {
-            let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let d = amax / 127.0;
-            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
-            let mut s = 0i32;
-            for (q, &v) in qb.iter_mut().zip(xb) {
-                // round half to even by the 1.5·2²³ trick (|v·id| ≤ 127), which vectorizes
-                // where `round_ties_even` would be a library call on baseline x86-64
-                const MAGIC: f32 = 12_582_912.0;
-                let r = (((v * id).clamp(-127.0, 127.0) + MAGIC) - MAGIC) as i8;
-                *q = r;
-                s += r as i32;
-            }
-            a.d[b] = d;
-            a.sum[b] = s;
-        }
+        let isa = super::isa::isa();
+        // whole rows per task, 16 rows at a time (decoding has one task)
+        let rows_per = 16usize;
+        a.qs.par_chunks_mut(rows_per * k)
+            .zip(a.d.par_chunks_mut(rows_per * nb))
+            .zip(a.sum.par_chunks_mut(rows_per * nb))
+            .zip(x.par_chunks(rows_per * k))
+            .for_each(|(((qs, d), sum), x)| quantize_dispatch(isa, x, qs, d, sum));
         a
     }
 
@@ -93,6 +81,54 @@ impl QAct {
             .enumerate()
             .map(|(i, &q)| q as f32 * self.d[i / QK])
             .collect()
+    }
+}
+
+/// Rounds blocks of 32: `x` (M·32) into `qs`, `d`, `sum` (M each); the rule of [`QAct`].
+#[inline(always)]
+fn quantize_blocks(x: &[f32], qs: &mut [i8], d: &mut [f32], sum: &mut [i32]) {
+    for (((xb, qb), db), sb) in x
+        .chunks_exact(QK)
+        .zip(qs.chunks_exact_mut(QK))
+        .zip(d.iter_mut())
+        .zip(sum.iter_mut())
+    {
+        // max |x| in 8 lanes (a select that compiles to vmaxps), then across them
+        let mut l = [0f32; 8];
+        for c in xb.chunks_exact(8) {
+            for i in 0..8 {
+                let v = c[i].abs();
+                l[i] = if v > l[i] { v } else { l[i] };
+            }
+        }
+        let amax = l.iter().fold(0f32, |m, &v| if v > m { v } else { m });
+        let dd = amax / 127.0;
+        let id = if dd > 0.0 { 1.0 / dd } else { 0.0 };
+        let mut s = 0i32;
+        for (q, &v) in qb.iter_mut().zip(xb) {
+            // round half to even by the 1.5·2²³ trick (|v·id| ≤ 127), which vectorizes where
+            // `round_ties_even` would be a library call on baseline x86-64
+            const MAGIC: f32 = 12_582_912.0;
+            let r = (((v * id).clamp(-127.0, 127.0) + MAGIC) - MAGIC) as i32;
+            *q = r as i8;
+            s += r;
+        }
+        *db = dd;
+        *sb = s;
+    }
+}
+
+super::matmul::multiversion!(quantize_blocks, quantize_blocks_avx2, quantize_blocks_avx512,
+    (x: &[f32], qs: &mut [i8], d: &mut [f32], sum: &mut [i32]));
+
+fn quantize_dispatch(isa: Isa, x: &[f32], qs: &mut [i8], d: &mut [f32], sum: &mut [i32]) {
+    match isa {
+        // SAFETY: isa() only returns a path the CPU supports.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { quantize_blocks_avx512(x, qs, d, sum) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { quantize_blocks_avx2(x, qs, d, sum) },
+        _ => quantize_blocks(x, qs, d, sum),
     }
 }
 
@@ -117,43 +153,86 @@ pub fn qint_forward(isa: Isa, out: &mut [f32], a: &QAct, w: &QMat, bias: Option<
     if n == 0 || r == 0 {
         return;
     }
-    // tasks own runs of whole 4-row weight groups; out_t is (R, N)
+    // tasks own runs of whole 4-row weight groups: columns j0..j1 of every output row
     let threads = rayon::current_num_threads().max(1);
     let chunk = r.div_ceil(threads * 8).next_multiple_of(4).max(4);
-    let mut out_t = vec![0f32; r * n];
-    out_t
-        .par_chunks_mut(chunk * n)
-        .enumerate()
-        .for_each(|(c, o)| rows_dispatch(isa, w, a, c * chunk, o));
-    for (i, row) in out.chunks_exact_mut(r).enumerate() {
-        for (j, o) in row.iter_mut().enumerate() {
-            *o = out_t[j * n + i] + bias.map_or(0.0, |b| b[j]);
+    let base = OutPtr(out.as_mut_ptr());
+    (0..r.div_ceil(chunk)).into_par_iter().for_each(|c| {
+        let o = OutCols {
+            ptr: base.0,
+            ld: r,
+            n,
+            j0: c * chunk,
+            j1: ((c + 1) * chunk).min(r),
+        };
+        let _ = &base; // the closure captures the Sync wrapper, not the raw pointer
+        rows_dispatch(isa, w, a, &o)
+    });
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), r, "qint_forward: bias is not (R)");
+        for row in out.chunks_exact_mut(r) {
+            for (o, &b) in row.iter_mut().zip(bias) {
+                *o += b;
+            }
         }
     }
 }
 
-fn rows_dispatch(isa: Isa, w: &QMat, a: &QAct, j0: usize, out_t: &mut [f32]) {
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: tasks write disjoint column ranges of the buffer it points to (see OutCols).
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+/// Columns `j0..j1` of a row-major (N, ld) output that one task owns; the tasks of one
+/// [`qint_forward`] own disjoint column ranges of the same `&mut` buffer, so their writes never
+/// overlap, and the buffer outlives them (the parallel loop joins before `qint_forward` returns).
+pub struct OutCols {
+    ptr: *mut f32,
+    /// Row stride (R).
+    pub ld: usize,
+    /// Rows (N).
+    pub n: usize,
+    /// First column owned.
+    pub j0: usize,
+    /// One past the last column owned.
+    pub j1: usize,
+}
+
+impl OutCols {
+    /// Writes element (r, j).
+    ///
+    /// # Safety
+    /// `r < n` and `j0 <= j < j1`.
+    #[inline(always)]
+    pub unsafe fn set(&self, r: usize, j: usize, v: f32) {
+        debug_assert!(r < self.n && self.j0 <= j && j < self.j1);
+        *self.ptr.add(r * self.ld + j) = v;
+    }
+}
+
+fn rows_dispatch(isa: Isa, w: &QMat, a: &QAct, out: &OutCols) {
     match isa {
         // SAFETY: Avx512/Avx2 only run when the CPU supports them (checked here).
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 if isa.is_supported() && super::isa::has_vnni() => unsafe {
-            super::qint_x86::rows_vnni(w, a, j0, out_t)
+            super::qint_x86::rows_vnni(w, a, out)
         },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 | Isa::Avx2 if Isa::Avx2.is_supported() => unsafe {
-            super::qint_x86::rows_avx2(w, a, j0, out_t)
+            super::qint_x86::rows_avx2(w, a, out)
         },
-        _ => rows_portable(w, a, j0, out_t),
+        _ => rows_portable(w, a, out),
     }
 }
 
-/// Weight rows `j0 .. j0 + out_t.len() / N` against every activation row, plain Rust.
-fn rows_portable(w: &QMat, a: &QAct, j0: usize, out_t: &mut [f32]) {
+/// Weight rows `out.j0..out.j1` against every activation row, plain Rust.
+fn rows_portable(w: &QMat, a: &QAct, out: &OutCols) {
     let (n, nb) = (a.n, a.k / QK);
     let bb = w.qtype.block_bytes();
-    for (jj, o) in out_t.chunks_exact_mut(n).enumerate() {
-        let row = w.row(j0 + jj);
-        for (r, o) in o.iter_mut().enumerate() {
+    for j in out.j0..out.j1 {
+        let row = w.row(j);
+        for r in 0..n {
             let mut acc = 0f32;
             for b in 0..nb {
                 let blk = &row[b * bb..(b + 1) * bb];
@@ -175,7 +254,8 @@ fn rows_portable(w: &QMat, a: &QAct, j0: usize, out_t: &mut [f32]) {
                 };
                 acc += s as f32 * (dw * a.d[r * nb + b]);
             }
-            *o = acc;
+            // SAFETY: r < n and j in j0..j1
+            unsafe { out.set(r, j, acc) };
         }
     }
 }

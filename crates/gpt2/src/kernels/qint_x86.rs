@@ -16,7 +16,7 @@
 
 use std::arch::x86_64::*;
 
-use super::qint::QAct;
+use super::qint::{OutCols, QAct};
 use super::quant::{QMat, QType, QK};
 
 const Q8: u8 = 0;
@@ -117,21 +117,19 @@ unsafe fn tile<const T: u8, const VNNI: bool, const W: usize, const R: usize>(
     }
 }
 
-/// Weight rows `j0 .. j0 + out_t.len() / N` × every activation row, into `out_t[(j − j0)·N + r]`.
+/// Weight rows `out.j0..out.j1` × every activation row, into `out`.
 #[inline(always)]
 unsafe fn rows<const T: u8, const VNNI: bool, const MAXR: usize>(
     w: &QMat,
     a: &QAct,
-    j0: usize,
-    out_t: &mut [f32],
+    out: &OutCols,
 ) {
     let n = a.n;
-    let nrows = out_t.len() / n;
-    let mut jj = 0;
-    while jj < nrows {
-        if nrows - jj >= 4 {
-            let r0p = w.row(j0 + jj).as_ptr();
-            let rb = w.row_bytes();
+    let rb = w.row_bytes();
+    let mut j = out.j0;
+    while j < out.j1 {
+        if out.j1 - j >= 4 {
+            let r0p = w.row(j).as_ptr();
             let p = [r0p, r0p.add(rb), r0p.add(2 * rb), r0p.add(3 * rb)];
             let mut r0 = 0;
             while r0 < n {
@@ -141,7 +139,9 @@ unsafe fn rows<const T: u8, const VNNI: bool, const MAXR: usize>(
                         let mut o = [[0f32; $r]; 4];
                         tile::<T, VNNI, 4, $r>(p, a, r0, &mut o);
                         for (i, oi) in o.iter().enumerate() {
-                            out_t[(jj + i) * n + r0..][..$r].copy_from_slice(oi);
+                            for (r, &v) in oi.iter().enumerate() {
+                                out.set(r0 + r, j + i, v);
+                            }
                         }
                     }};
                 }
@@ -153,15 +153,15 @@ unsafe fn rows<const T: u8, const VNNI: bool, const MAXR: usize>(
                 }
                 r0 += m;
             }
-            jj += 4;
+            j += 4;
         } else {
-            let p = [w.row(j0 + jj).as_ptr()];
+            let p = [w.row(j).as_ptr()];
             for r0 in 0..n {
                 let mut o = [[0f32; 1]; 1];
                 tile::<T, VNNI, 1, 1>(p, a, r0, &mut o);
-                out_t[jj * n + r0] = o[0][0];
+                out.set(r0, j, o[0][0]);
             }
-            jj += 1;
+            j += 1;
         }
     }
 }
@@ -169,14 +169,13 @@ unsafe fn rows<const T: u8, const VNNI: bool, const MAXR: usize>(
 /// The AVX-512 VNNI kernel (256-bit registers, `vpdpbusd`).
 ///
 /// # Safety
-/// The CPU must support AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C; `w` is q8_0 or q4_0 with
-/// `w.cols == a.k`, and `out_t` holds whole rows of N values for rows `j0..` of `w`.
+/// The CPU must support AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C; `w` is q8_0 or q4_0.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-pub unsafe fn rows_vnni(w: &QMat, a: &QAct, j0: usize, out_t: &mut [f32]) {
-    assert!(w.cols == a.k && j0 + out_t.len() / a.n.max(1) <= w.rows);
+pub unsafe fn rows_vnni(w: &QMat, a: &QAct, out: &OutCols) {
+    assert!(w.cols == a.k && out.j1 <= w.rows && out.n == a.n);
     match w.qtype {
-        QType::Q8_0 => rows::<Q8, true, 4>(w, a, j0, out_t),
-        _ => rows::<Q4, true, 4>(w, a, j0, out_t),
+        QType::Q8_0 => rows::<Q8, true, 4>(w, a, out),
+        _ => rows::<Q4, true, 4>(w, a, out),
     }
 }
 
@@ -185,10 +184,10 @@ pub unsafe fn rows_vnni(w: &QMat, a: &QAct, j0: usize, out_t: &mut [f32]) {
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C; as [`rows_vnni`] otherwise.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn rows_avx2(w: &QMat, a: &QAct, j0: usize, out_t: &mut [f32]) {
-    assert!(w.cols == a.k && j0 + out_t.len() / a.n.max(1) <= w.rows);
+pub unsafe fn rows_avx2(w: &QMat, a: &QAct, out: &OutCols) {
+    assert!(w.cols == a.k && out.j1 <= w.rows && out.n == a.n);
     match w.qtype {
-        QType::Q8_0 => rows::<Q8, false, 2>(w, a, j0, out_t),
-        _ => rows::<Q4, false, 2>(w, a, j0, out_t),
+        QType::Q8_0 => rows::<Q8, false, 2>(w, a, out),
+        _ => rows::<Q4, false, 2>(w, a, out),
     }
 }
