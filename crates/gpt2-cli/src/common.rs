@@ -59,15 +59,24 @@ pub fn is_gguf(model: &str) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
 }
 
+/// `--no-mmap` (global): GGUF tensors are copied into memory instead of mapped.
+pub static NO_MMAP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Loads a GGUF file (llama.cpp's format) with every matrix in its stored type, mapped from the
-/// file; conversions at load (K-quants) are said on stderr.
+/// file (copied with `--no-mmap`); conversions at load (K-quants) are said on stderr.
 pub fn load_gguf(path: &str) -> anyhow::Result<gpt2::Model> {
     let loaded =
         gpt2::gguf::model::load(Path::new(path)).with_context(|| format!("--model {path}"))?;
     for note in &loaded.notes {
         eprintln!("note: {note}");
     }
-    Ok(gpt2::Model::from_typed(loaded.weights))
+    let mut weights = loaded.weights;
+    if NO_MMAP.load(std::sync::atomic::Ordering::Relaxed) {
+        weights = weights
+            .into_owned()
+            .with_context(|| format!("--no-mmap: copying {path} into memory"))?;
+    }
+    Ok(gpt2::Model::from_typed(weights))
 }
 
 /// f32 parameters for fine-tuning from `--init-from`: a folder, a hub id, or a GGUF file

@@ -16,6 +16,10 @@ struct Cli {
     /// Worker threads (default: all cores).
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// Read a GGUF model's tensors into memory instead of mapping the file: loading reads the
+    /// whole file, and decoding can then run from huge pages (faster where the kernel offers them).
+    #[arg(long, global = true)]
+    no_mmap: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -60,6 +64,7 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(2);
     }
+    common::NO_MMAP.store(cli.no_mmap, std::sync::atomic::Ordering::Relaxed);
     if let Some(n) = cli.threads {
         if let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(n)

@@ -60,6 +60,7 @@ pub mod error;
 pub mod generate;
 pub mod gguf;
 pub mod hub;
+pub mod hugepages;
 pub mod kernels;
 pub mod model;
 pub mod params;

@@ -227,16 +227,24 @@ impl Clone for Model {
 }
 
 impl Model {
-    /// Wraps loaded or initialized f32 parameters.
+    /// Wraps loaded or initialized f32 parameters (asking for huge pages: [`crate::hugepages`]).
     pub fn new(params: Params) -> Self {
+        crate::hugepages::advise_f32(&params.data);
         Self {
             engine: Engine::Params(params),
             scratch: Default::default(),
         }
     }
 
-    /// Wraps weights in their storage types (from a GGUF file or [`TypedWeights::from_params`]).
+    /// Wraps weights in their storage types (from a GGUF file or [`TypedWeights::from_params`]);
+    /// the matrices the process owns are put on huge pages ([`crate::hugepages`]), mapped ones stay
+    /// as the page cache holds them.
     pub fn from_typed(weights: TypedWeights) -> Self {
+        for (_, t) in weights.matrices() {
+            if t.is_vec() {
+                crate::hugepages::advise(t.bytes());
+            }
+        }
         Self {
             engine: Engine::Typed(weights),
             scratch: Default::default(),

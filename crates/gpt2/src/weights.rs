@@ -23,6 +23,9 @@ pub enum Store {
     Owned(Vec<u8>),
     /// A GGUF file mapped into memory (shared by every tensor of that file).
     File(Arc<crate::gguf::FileBytes>),
+    /// Anonymous memory asked to be backed by huge pages before it was filled
+    /// ([`TypedWeights::into_owned`]); `.0[.1..]` is the 2 MiB-aligned part in use.
+    Anon(memmap2::MmapMut, usize),
 }
 
 impl Store {
@@ -30,6 +33,7 @@ impl Store {
         match self {
             Store::Owned(v) => v,
             Store::File(f) => f,
+            Store::Anon(m, off) => &m[*off..],
         }
     }
 }
@@ -102,6 +106,11 @@ impl QTensor {
     /// Stored bytes.
     pub fn bytes(&self) -> &[u8] {
         self.view().data
+    }
+
+    /// Whether the bytes are in a `Vec` of their own (quantized or converted in memory).
+    pub(crate) fn is_vec(&self) -> bool {
+        matches!(*self.store, Store::Owned(_))
     }
 
     /// Whether the bytes are mapped from a file (not copied).
@@ -295,6 +304,55 @@ impl TypedWeights {
             m.push((format!("blk.{i}.ffn_down.weight"), &l.mlp_proj));
         }
         m
+    }
+
+    /// Copies every mapped matrix into memory the process owns (`--no-mmap`): loading reads the
+    /// whole file, but [`crate::Model::from_typed`] can then put the weights on huge pages.
+    ///
+    /// The copies share one anonymous mapping, advised for huge pages before it is written, each
+    /// tensor at a 64-byte boundary. Errors: the mapping could not be made ([`crate::Error::Io`]).
+    pub fn into_owned(mut self) -> crate::Result<Self> {
+        const ALIGN: usize = 64;
+        let mut tensors: Vec<&mut QTensor> = vec![&mut self.wte, &mut self.wpe];
+        if let Some(t) = self.lm_head.as_mut() {
+            tensors.push(t);
+        }
+        for l in &mut self.h {
+            tensors.extend([
+                &mut l.c_attn,
+                &mut l.attn_proj,
+                &mut l.c_fc,
+                &mut l.mlp_proj,
+            ]);
+        }
+        tensors.retain(|t| t.is_mapped());
+        let total: usize = tensors.iter().map(|t| t.len.next_multiple_of(ALIGN)).sum();
+        if total == 0 {
+            return Ok(self);
+        }
+        let mut map = memmap2::MmapMut::map_anon(total + crate::hugepages::HUGE).map_err(|e| {
+            crate::Error::Io {
+                path: format!("anonymous mapping of {total} bytes for the weights"),
+                source: e,
+            }
+        })?;
+        let base = (map.as_ptr() as usize).next_multiple_of(crate::hugepages::HUGE)
+            - map.as_ptr() as usize;
+        #[cfg(target_os = "linux")]
+        let _ = map.advise(memmap2::Advice::HugePage); // best effort: contents are unaffected
+        let mut at = 0;
+        let mut placed = Vec::with_capacity(tensors.len());
+        for t in &tensors {
+            map[base + at..base + at + t.len].copy_from_slice(t.bytes());
+            placed.push(at);
+            at += t.len.next_multiple_of(ALIGN);
+        }
+        let store = Arc::new(Store::Anon(map, base));
+        for (t, off) in tensors.into_iter().zip(placed) {
+            *t = QTensor::mapped(t.qtype, t.rows, t.cols, Arc::clone(&store), off, t.len)
+                .expect("a copy of a valid tensor");
+        }
+        Ok(self)
     }
 
     /// Bytes held: (mapped from a file, owned by the process), vectors included in owned.

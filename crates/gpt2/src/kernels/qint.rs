@@ -52,7 +52,7 @@ impl QAct {
     /// (callers hold q8_0/q4_0 matrices, whose K always is).
     pub fn quantize(x: &[f32], n: usize, k: usize) -> QAct {
         assert!(
-            k % QK == 0 && x.len() == n * k,
+            k.is_multiple_of(QK) && x.len() == n * k,
             "QAct: x is not (N, K) with K % 32 == 0"
         );
         let nb = k / QK;
@@ -294,8 +294,8 @@ mod tests {
         assert_eq!(a.d[0], d);
         assert_eq!(a.d[1], 0.0);
         assert!(a.qs[32..].iter().all(|&q| q == 0));
-        for i in 0..32 {
-            assert_eq!(a.qs[i] as f32, (x[i] / d).round_ties_even(), "{i}");
+        for (i, (&q, &v)) in a.qs.iter().zip(&x).take(32).enumerate() {
+            assert_eq!(q as f32, (v / d).round_ties_even(), "{i}");
         }
         // the block's largest magnitude maps to ±127
         assert_eq!(a.qs.iter().map(|q| q.unsigned_abs()).max(), Some(127));
