@@ -8,7 +8,8 @@
 # inside one `gpt2 bench` call, median), DECODE_PROMPT (16: prompt before the 128 decoded tokens),
 # OUT (folder for the raw results; default a new /tmp/bench-vs-llamacpp.XXXXXX), SKIP_BUILD=1 (use
 # target/release/gpt2 as it is), GPT2_BIN (another gpt2 binary; then no build), LLAMA_ROOT and
-# ANCHOR_ROOT (as in ../shared/anchors/llamacpp/run.sh).
+# ANCHOR_ROOT (as in ../shared/anchors/llamacpp/run.sh), MMAP (1: both map the file; 0: both read it
+# into memory, ours with `--no-mmap` (huge pages), llama.cpp with `-mmp 0`).
 # Needs ../shared/anchors/pytorch/run.sh --help to have run once (it makes the checkpoint).
 #
 # What is measured (batch 1 throughout):
@@ -27,6 +28,12 @@ rounds=${ROUNDS:-3}
 threads=${THREADS:-2}
 repeats=${REPEATS:-3}
 decode_prompt=${DECODE_PROMPT:-16}
+ours_flags=()
+llama_flags=()
+if [ "${MMAP:-1}" = 0 ]; then
+  ours_flags=(--no-mmap)
+  llama_flags=(-mmp 0)
+fi
 types=("$@")
 [ ${#types[@]} -gt 0 ] || types=(f32 f16 q8_0 q4_0 q4_k_m)
 
@@ -78,7 +85,7 @@ record() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "${5:-NA}" >>"$resu
 
 run_llama() {  # round type
   local r=$1 t=$2 raw pp tg
-  if raw=$("$llama_bench" -m "$(model "$t")" -t "$threads" -p 512 -n 128 -r 1 -o jsonl 2>>"$log"); then
+  if raw=$("$llama_bench" ${llama_flags[@]+"${llama_flags[@]}"} -m "$(model "$t")" -t "$threads" -p 512 -n 128 -r 1 -o jsonl 2>>"$log"); then
     pp=$(printf '%s\n' "$raw" | python3 -c '
 import json, sys
 for l in sys.stdin:
@@ -104,14 +111,14 @@ run_ours() {  # round type
   local r=$1 t=$2 f raw dec pre
   f=$(model "$t")
   dec=
-  if raw=$("$gpt2" bench --model "$f" --threads "$threads" --prompt-len "$decode_prompt" --new-tokens 128 \
+  if raw=$("$gpt2" ${ours_flags[@]+"${ours_flags[@]}"} bench --model "$f" --threads "$threads" --prompt-len "$decode_prompt" --new-tokens 128 \
                  --repeats "$repeats" --json 2>>"$log"); then
     dec=$(printf '%s\n' "$raw" | json_field decode_tok_s || true)
   else
     echo "round $r $t: gpt2 bench (decode) failed: $(tail -n 1 "$log")" >&2
   fi
   pre=
-  if raw=$("$gpt2" bench --model "$f" --threads "$threads" --prompt-len 512 --new-tokens 1 \
+  if raw=$("$gpt2" ${ours_flags[@]+"${ours_flags[@]}"} bench --model "$f" --threads "$threads" --prompt-len 512 --new-tokens 1 \
                  --repeats "$repeats" --json 2>>"$log"); then
     pre=$(printf '%s\n' "$raw" | json_field prefill_tok_s || true)
   else

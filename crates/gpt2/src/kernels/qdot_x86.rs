@@ -1,6 +1,7 @@
-//! The streaming (decode) kernels of [`super::qmatmul`] written with x86 intrinsics, for AVX-512
-//! and for AVX2 + FMA + F16C: one weight row against up to 4 activation rows, 32 weights (one
-//! block) at a time, decoded in registers and multiplied with f32 fused multiply-adds.
+//! The streaming (decode) kernels of [`super::qmatmul`] for f32, f16 and bf16 weights, written with
+//! x86 intrinsics for AVX-512 and for AVX2 + FMA + F16C: one weight row against up to 4 activation
+//! rows, 32 weights (one block) at a time, widened in registers and multiplied with f32 fused
+//! multiply-adds (q8_0 and q4_0 take the integer kernels of [`super::qint`]).
 //!
 //! Per block: AVX-512 holds the 32 decoded weights in 2 registers, AVX2 in 4; each activation row
 //! keeps 2 accumulators (AVX2 alternates them over its 4 registers), reduced in a fixed order at
@@ -16,15 +17,6 @@ use super::quant::{dequantize_row, QMat, QType, QK};
 const T_F32: u8 = 0;
 const T_F16: u8 = 1;
 const T_BF16: u8 = 2;
-const T_Q8_0: u8 = 3;
-const T_Q4_0: u8 = 4;
-
-#[inline(always)]
-fn scale(p: *const u8) -> f32 {
-    // SAFETY (callers): p points at a block's 2-byte f16 scale.
-    let b = unsafe { [*p, *p.add(1)] };
-    half::f16::from_bits(u16::from_le_bytes(b)).to_f32()
-}
 
 /// 32 weights of block `blk` of `row` as 2 × 16 f32.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
@@ -51,32 +43,7 @@ unsafe fn load512<const T: u8>(row: *const u8, blk: usize) -> (__m512, __m512) {
                 _mm512_castsi512_ps(_mm512_slli_epi32(hi, 16)),
             )
         }
-        T_Q8_0 => {
-            let p = row.add(blk * 34);
-            let d = _mm512_set1_ps(scale(p));
-            let lo = _mm512_cvtepi8_epi32(_mm_loadu_si128(p.add(2).cast()));
-            let hi = _mm512_cvtepi8_epi32(_mm_loadu_si128(p.add(18).cast()));
-            (
-                _mm512_mul_ps(_mm512_cvtepi32_ps(lo), d),
-                _mm512_mul_ps(_mm512_cvtepi32_ps(hi), d),
-            )
-        }
-        _ => {
-            // q4_0: low nibbles are elements 0..16, high nibbles 16..32, both offset by 8
-            let p = row.add(blk * 18);
-            let d = _mm512_set1_ps(scale(p));
-            let q = _mm_loadu_si128(p.add(2).cast());
-            let m = _mm_set1_epi8(15);
-            let lo = _mm_and_si128(q, m);
-            let hi = _mm_and_si128(_mm_srli_epi16(q, 4), m);
-            let eight = _mm512_set1_epi32(8);
-            let lo = _mm512_sub_epi32(_mm512_cvtepu8_epi32(lo), eight);
-            let hi = _mm512_sub_epi32(_mm512_cvtepu8_epi32(hi), eight);
-            (
-                _mm512_mul_ps(_mm512_cvtepi32_ps(lo), d),
-                _mm512_mul_ps(_mm512_cvtepi32_ps(hi), d),
-            )
-        }
+        _ => unreachable!("q8_0/q4_0 weights take the integer kernels (qint)"),
     }
 }
 
@@ -107,34 +74,7 @@ unsafe fn load256<const T: u8>(row: *const u8, blk: usize) -> [__m256; 4] {
             };
             [h(0), h(16), h(32), h(48)]
         }
-        T_Q8_0 => {
-            let p = row.add(blk * 34);
-            let d = _mm256_set1_ps(scale(p));
-            let h = |o: usize| {
-                let v = _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(2 + o).cast()));
-                _mm256_mul_ps(_mm256_cvtepi32_ps(v), d)
-            };
-            [h(0), h(8), h(16), h(24)]
-        }
-        _ => {
-            let p = row.add(blk * 18);
-            let d = _mm256_set1_ps(scale(p));
-            let q = _mm_loadu_si128(p.add(2).cast());
-            let m = _mm_set1_epi8(15);
-            let lo = _mm_and_si128(q, m);
-            let hi = _mm_and_si128(_mm_srli_epi16(q, 4), m);
-            let eight = _mm256_set1_epi32(8);
-            let h = |v: __m128i| {
-                let v = _mm256_sub_epi32(_mm256_cvtepu8_epi32(v), eight);
-                _mm256_mul_ps(_mm256_cvtepi32_ps(v), d)
-            };
-            [
-                h(lo),
-                h(_mm_srli_si128(lo, 8)),
-                h(hi),
-                h(_mm_srli_si128(hi, 8)),
-            ]
-        }
+        _ => unreachable!("q8_0/q4_0 weights take the integer kernels (qint)"),
     }
 }
 
@@ -263,8 +203,7 @@ pub unsafe fn rows_avx512(w: &QMat, inp: &[f32], n: usize, j0: usize, out_t: &mu
         QType::F32 => rows512::<T_F32>(w, inp, n, j0, out_t),
         QType::F16 => rows512::<T_F16>(w, inp, n, j0, out_t),
         QType::BF16 => rows512::<T_BF16>(w, inp, n, j0, out_t),
-        QType::Q8_0 => rows512::<T_Q8_0>(w, inp, n, j0, out_t),
-        QType::Q4_0 => rows512::<T_Q4_0>(w, inp, n, j0, out_t),
+        QType::Q8_0 | QType::Q4_0 => unreachable!("q8_0/q4_0 weights take qint"),
     }
 }
 
@@ -279,7 +218,6 @@ pub unsafe fn rows_avx2(w: &QMat, inp: &[f32], n: usize, j0: usize, out_t: &mut 
         QType::F32 => rows256::<T_F32>(w, inp, n, j0, out_t),
         QType::F16 => rows256::<T_F16>(w, inp, n, j0, out_t),
         QType::BF16 => rows256::<T_BF16>(w, inp, n, j0, out_t),
-        QType::Q8_0 => rows256::<T_Q8_0>(w, inp, n, j0, out_t),
-        QType::Q4_0 => rows256::<T_Q4_0>(w, inp, n, j0, out_t),
+        QType::Q8_0 | QType::Q4_0 => unreachable!("q8_0/q4_0 weights take qint"),
     }
 }

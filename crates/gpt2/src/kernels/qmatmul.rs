@@ -9,7 +9,7 @@
 //! For f32, f16 and bf16, two paths with the same math:
 //! - **few rows** (decoding, N ≤ [`QSTREAM_MAX_ROWS`]): every weight row is read once, decoded
 //!   32 values at a time into registers and multiplied with all N activation rows. Decode is bound by
-//!   memory bandwidth, so its speed follows bytes per weight (4, 2, 2, 1.0625, 0.5625).
+//!   memory bandwidth, so its speed follows bytes per weight (4 or 2).
 //! - **many rows** (prefill, scoring): slices of W are decoded to f32 and multiplied by the `gemm`
 //!   crate's SGEMM; the decoding costs one pass over W, small beside the N·R·K multiply-adds.
 //!
@@ -24,8 +24,9 @@ use super::isa::Isa;
 use super::matmul::sgemm;
 use super::quant::{QMat, QType, QK};
 
-/// Up to this many activation rows use the streaming kernel; more use decode-to-f32 + SGEMM (at 16
-/// rows, 124M shape, q8_0: streaming ≈ 4× faster than decoding every matrix to f32 per step).
+/// Up to this many activation rows use the streaming kernel (f32, f16, bf16); more decode slices
+/// of the weights to f32 for an SGEMM (at 16 rows the streaming kernel was still ≈ 4× faster than
+/// decoding every matrix to f32 per step, measured on q8_0 before it moved to [`super::qint`]).
 pub const QSTREAM_MAX_ROWS: usize = 16;
 /// Activation rows multiplied per pass over a weight row (accumulators held in registers).
 const ROWS_PER_PASS: usize = 4;
@@ -39,24 +40,16 @@ const P: u8 = 0; // portable
 const A2: u8 = 1; // AVX2 + FMA + F16C
 const A5: u8 = 2; // AVX-512
 
-#[inline(always)]
-fn f16_scale(b: &[u8]) -> f32 {
-    half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()
-}
-
 const T_F32: u8 = 0;
 const T_F16: u8 = 1;
 const T_BF16: u8 = 2;
-const T_Q8_0: u8 = 3;
-const T_Q4_0: u8 = 4;
 
 const fn qtype_of(t: u8) -> QType {
     match t {
         T_F32 => QType::F32,
         T_F16 => QType::F16,
         T_BF16 => QType::BF16,
-        T_Q8_0 => QType::Q8_0,
-        _ => QType::Q4_0,
+        _ => panic!("q8_0/q4_0 weights take qint"),
     }
 }
 
@@ -106,21 +99,7 @@ fn decode32<const ISA: u8, const T: u8>(row: &[u8], blk: usize, w: &mut [f32; QK
                 *o = f32::from_bits((u16::from_le_bytes([b[2 * j], b[2 * j + 1]]) as u32) << 16);
             }
         }
-        QType::Q8_0 => {
-            let b = &row[blk * 34..blk * 34 + 34];
-            let d = f16_scale(b);
-            for (j, o) in w.iter_mut().enumerate() {
-                *o = (b[2 + j] as i8) as f32 * d;
-            }
-        }
-        QType::Q4_0 => {
-            let b = &row[blk * 18..blk * 18 + 18];
-            let d = f16_scale(b);
-            for j in 0..QK / 2 {
-                w[j] = ((b[2 + j] & 15) as i32 - 8) as f32 * d;
-                w[j + QK / 2] = ((b[2 + j] >> 4) as i32 - 8) as f32 * d;
-            }
-        }
+        QType::Q8_0 | QType::Q4_0 => unreachable!("q8_0/q4_0 weights take qint"),
     }
 }
 
@@ -189,8 +168,7 @@ fn rows_kernel<const ISA: u8>(w: &QMat, inp: &[f32], n: usize, j0: usize, out_t:
         QType::F32 => rows_typed::<ISA, T_F32>(w, inp, n, j0, out_t),
         QType::F16 => rows_typed::<ISA, T_F16>(w, inp, n, j0, out_t),
         QType::BF16 => rows_typed::<ISA, T_BF16>(w, inp, n, j0, out_t),
-        QType::Q8_0 => rows_typed::<ISA, T_Q8_0>(w, inp, n, j0, out_t),
-        QType::Q4_0 => rows_typed::<ISA, T_Q4_0>(w, inp, n, j0, out_t),
+        QType::Q8_0 | QType::Q4_0 => unreachable!("q8_0/q4_0 weights take qint"),
     }
 }
 
@@ -227,8 +205,7 @@ fn decode_kernel<const ISA: u8>(w: &QMat, j0: usize, out: &mut [f32]) {
         QType::F32 => decode_typed::<ISA, T_F32>(w, j0, out),
         QType::F16 => decode_typed::<ISA, T_F16>(w, j0, out),
         QType::BF16 => decode_typed::<ISA, T_BF16>(w, j0, out),
-        QType::Q8_0 => decode_typed::<ISA, T_Q8_0>(w, j0, out),
-        QType::Q4_0 => decode_typed::<ISA, T_Q4_0>(w, j0, out),
+        QType::Q8_0 | QType::Q4_0 => unreachable!("q8_0/q4_0 weights take qint"),
     }
 }
 
