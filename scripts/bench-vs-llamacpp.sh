@@ -9,7 +9,7 @@
 # OUT (folder for the raw results; default a new /tmp/bench-vs-llamacpp.XXXXXX), SKIP_BUILD=1 (use
 # target/release/gpt2 as it is), GPT2_BIN (another gpt2 binary; then no build), LLAMA_ROOT and
 # ANCHOR_ROOT (as in ../shared/anchors/llamacpp/run.sh), MMAP (1: both map the file; 0: both read it
-# into memory, ours with `--no-mmap` (huge pages), llama.cpp with `-mmp 0`).
+# into memory, ours with `--no-mmap` (huge pages), llama.cpp with `-lm none`).
 # Needs ../shared/anchors/pytorch/run.sh --help to have run once (it makes the checkpoint).
 #
 # What is measured (batch 1 throughout):
@@ -32,7 +32,7 @@ ours_flags=()
 llama_flags=()
 if [ "${MMAP:-1}" = 0 ]; then
   ours_flags=(--no-mmap)
-  llama_flags=(-mmp 0)
+  llama_flags=(-lm none)
 fi
 types=("$@")
 [ ${#types[@]} -gt 0 ] || types=(f32 f16 q8_0 q4_0 q4_k_m)
