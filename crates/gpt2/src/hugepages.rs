@@ -9,6 +9,8 @@
 //! = `madvise`, the common default) or always. [`advise`] asks for it and collapses the pages that
 //! are already there (`MADV_COLLAPSE`, Linux ≥ 6.1). It works on memory the process owns; a file
 //! mapping keeps the page cache's pages (hence `--no-mmap`, which copies a GGUF file's tensors).
+//! Used for typed weights ([`crate::Model::from_typed`], [`crate::weights::TypedWeights::into_owned`]);
+//! not for f32 [`crate::Params`], which training clones for every sample (a collapse is a copy).
 //! Elsewhere, and when the kernel refuses, it does nothing: the contents never change either way.
 
 /// Huge page size the advice aims at (x86-64, arm64 with 4 KiB base pages).
@@ -46,8 +48,22 @@ pub fn advise(bytes: &[u8]) -> usize {
     }
 }
 
-/// [`advise`] for an f32 buffer.
-pub fn advise_f32(x: &[f32]) -> usize {
-    // SAFETY: any f32 slice is a valid byte slice of 4× its length.
-    advise(unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<u8>(), x.len() * 4) })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advice_keeps_the_contents_and_covers_only_the_aligned_interior() {
+        let v: Vec<u8> = (0..3 * HUGE + 12_345)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let before = v.clone();
+        let covered = advise(&v);
+        assert_eq!(v, before);
+        assert!(
+            covered <= v.len() && covered.is_multiple_of(HUGE),
+            "{covered}"
+        );
+        assert_eq!(advise(&v[..HUGE / 2]), 0, "less than one huge page");
+    }
 }

@@ -227,9 +227,8 @@ impl Clone for Model {
 }
 
 impl Model {
-    /// Wraps loaded or initialized f32 parameters (asking for huge pages: [`crate::hugepages`]).
+    /// Wraps loaded or initialized f32 parameters.
     pub fn new(params: Params) -> Self {
-        crate::hugepages::advise_f32(&params.data);
         Self {
             engine: Engine::Params(params),
             scratch: Default::default(),

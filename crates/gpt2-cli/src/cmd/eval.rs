@@ -25,7 +25,7 @@ use rayon::prelude::*;
     after_help = "Examples:\n  gpt2 eval --model gpt2 --data data/shakespeare/val.bin --seq-len 1024 --json\n  gpt2 eval --file wiki.test.txt --stride 128 --json\n  gpt2 eval --task classify --model runs/sst2 --data sst2/dev.tsv --json"
 )]
 pub struct Args {
-    /// Model folder (config.json + model.safetensors) or Hugging Face id (e.g. gpt2); default: the
+    /// Model folder (config.json + model.safetensors), Hugging Face id (e.g. gpt2) or `.gguf` file; default: the
     /// model that ships with the project.
     #[arg(long)]
     pub model: Option<String>,

@@ -17,7 +17,8 @@ use crate::common::{load_model, parse_ids, read_text};
     after_help = "Examples:\n  gpt2 generate --prompt \"ROMEO:\"\n  gpt2 generate --model gpt2 --prompt \"The meaning of life is\" --temperature 0.8 --top-k 40 --seed 1\n  gpt2 generate --prompt-ids 464,3290 --temperature 0 --max-new-tokens 20 --json"
 )]
 pub struct Args {
-    /// Model folder (config.json + model.safetensors) or Hugging Face hub id (gpt2, owner/name).
+    /// Model folder (config.json + model.safetensors), Hugging Face hub id (gpt2, owner/name) or
+    /// llama.cpp GGUF file (`.gguf`: f32, f16, bf16, q8_0, q4_0; K-quants converted at load).
     /// Default: the small model shipped with the project.
     #[arg(long)]
     model: Option<String>,

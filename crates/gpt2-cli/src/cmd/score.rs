@@ -14,7 +14,7 @@ use crate::common::{load_model, parse_ids, read_text};
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  gpt2 score --text \"To be, or not to be\" --json")]
 pub struct Args {
-    /// Model folder or hub id (default: the shipped model).
+    /// Model folder, hub id or `.gguf` file (default: the shipped model).
     #[arg(long)]
     model: Option<String>,
     /// The text to score.

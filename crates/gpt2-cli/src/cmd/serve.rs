@@ -14,7 +14,8 @@ use crate::server::{self, ServerConfig};
     after_help = "Examples:\n  gpt2 serve --model gpt2                      # http://127.0.0.1:8080 (playground at /)\n  gpt2 serve --model gpt2 --max-batch 32 --api-key secret\n  curl http://127.0.0.1:8080/v1/completions -H 'Content-Type: application/json' \\\n    -d '{\"model\": \"gpt2\", \"prompt\": \"Hello, my name is\", \"max_tokens\": 20, \"stream\": true}'\n\nEndpoints: POST /v1/completions (OpenAI), GET /v1/models, GET /health, POST /tokenize, POST /detokenize, GET / (playground)."
 )]
 pub struct Args {
-    /// Model folder (config.json + model.safetensors) or Hugging Face hub id (gpt2, owner/name).
+    /// Model folder (config.json + model.safetensors), Hugging Face hub id (gpt2, owner/name) or
+    /// llama.cpp GGUF file (`.gguf`).
     /// Default: the small model shipped with the project.
     #[arg(long)]
     model: Option<String>,
