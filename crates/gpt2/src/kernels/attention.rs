@@ -251,22 +251,11 @@ struct HeadData<'a> {
 #[inline(always)]
 fn head_body(oh: &mut [f32], scores: &mut [f32], qv: &[f32], d: &HeadData, p: usize) {
     let hs = qv.len();
-    let mut maxv = f32::NEG_INFINITY;
     for (j, s) in scores[..=p].iter_mut().enumerate() {
         let o = d.kl.at(d.bi, j, d.h);
-        *s = dot_body(qv, &d.k[o..o + hs]) * d.scale;
-        maxv = maxv.max(*s);
+        *s = dot_body(qv, &d.k[o..o + hs]);
     }
-    let mut sum = 0f32;
-    for s in scores[..=p].iter_mut() {
-        *s = math::exp(*s - maxv);
-        sum += *s;
-    }
-    let inv = 1.0 / sum;
-    for s in scores[..=p].iter_mut() {
-        *s *= inv;
-    }
-    scores[p + 1..].fill(0.0);
+    softmax_row(scores, p, d.scale);
     oh.fill(0.0);
     for (j, &pj) in scores[..=p].iter().enumerate() {
         let o = d.vl.at(d.bi, j, d.h);
