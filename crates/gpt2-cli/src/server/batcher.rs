@@ -212,6 +212,13 @@ impl Engine {
             self.stats.queued.fetch_sub(1, Ordering::SeqCst);
             let id = self.next_id;
             self.next_id += 1;
+            // Counters move before the last event goes out: a client that reads its answer and
+            // then asks /health must see its request counted.
+            if live > 0 {
+                self.stats.active_jobs.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.stats.completed.fetch_add(1, Ordering::Relaxed);
+            }
             for (choice, seq) in job.seqs.into_iter().enumerate() {
                 match seq.finished() {
                     Some(finished) => {
@@ -226,9 +233,6 @@ impl Engine {
             }
             if live > 0 {
                 self.jobs.insert(id, (job.tx, live));
-                self.stats.active_jobs.fetch_add(1, Ordering::Relaxed);
-            } else {
-                self.stats.completed.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -288,23 +292,28 @@ impl Engine {
             let Some((tx, left)) = self.jobs.get_mut(&slot.job) else {
                 continue;
             };
-            if tx
-                .send(Event::Token {
-                    choice: slot.choice,
-                    token,
-                })
-                .is_err()
-            {
+            let event = Event::Token {
+                choice: slot.choice,
+                token,
+            };
+            if done && *left == 1 {
+                // The job's last event: count it complete before the client can see the answer
+                // (and ask /health), then send; a client already gone makes it a cancellation.
+                let (tx, _) = self.jobs.remove(&slot.job).expect("job looked up above");
+                self.stats.active_jobs.fetch_sub(1, Ordering::Relaxed);
+                self.stats.completed.fetch_add(1, Ordering::Relaxed);
+                if tx.send(event).is_err() {
+                    self.stats.completed.fetch_sub(1, Ordering::Relaxed);
+                    self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+                }
+                continue;
+            }
+            if tx.send(event).is_err() {
                 gone.push(slot.job);
                 continue;
             }
             if done {
                 *left -= 1;
-                if *left == 0 {
-                    self.jobs.remove(&slot.job);
-                    self.stats.active_jobs.fetch_sub(1, Ordering::Relaxed);
-                    self.stats.completed.fetch_add(1, Ordering::Relaxed);
-                }
             }
         }
         self.active.retain(|s| s.seq.finished().is_none());
