@@ -111,23 +111,54 @@ pub fn attention_forward(
 }
 
 /// `row[..=p] = softmax(scale · row[..=p])`, `row[p + 1..] = 0`: one masked row of scores.
+///
+/// The max and the sum run in 16 lanes (combined in a fixed order at the end), so that the loops
+/// vectorize: a single running sum is a serial chain the compiler may not reorder.
 #[inline(always)]
 fn softmax_row(row: &mut [f32], p: usize, scale: f32) {
-    let mut maxv = f32::NEG_INFINITY;
-    for x in row[..=p].iter_mut() {
+    const L: usize = 16;
+    let (s, rest) = row.split_at_mut(p + 1);
+    let mut m = [f32::NEG_INFINITY; L];
+    let mut chunks = s.chunks_exact_mut(L);
+    for c in &mut chunks {
+        for i in 0..L {
+            c[i] *= scale;
+            // a select, which compiles to vmaxps (f32::max has NaN rules that do not vectorize)
+            m[i] = if c[i] > m[i] { c[i] } else { m[i] };
+        }
+    }
+    for (i, x) in chunks.into_remainder().iter_mut().enumerate() {
         *x *= scale;
-        maxv = maxv.max(*x);
+        m[i] = if *x > m[i] { *x } else { m[i] };
     }
-    let mut sum = 0f32;
-    for x in row[..=p].iter_mut() {
+    let maxv = m
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &v| if v > a { v } else { a });
+    let mut l = [0f32; L];
+    let mut chunks = s.chunks_exact_mut(L);
+    for c in &mut chunks {
+        for i in 0..L {
+            c[i] = math::exp(c[i] - maxv);
+            l[i] += c[i];
+        }
+    }
+    for (i, x) in chunks.into_remainder().iter_mut().enumerate() {
         *x = math::exp(*x - maxv);
-        sum += *x;
+        l[i] += *x;
     }
-    let inv = 1.0 / sum;
-    for x in row[..=p].iter_mut() {
+    // pairwise, in a fixed order
+    let mut w = L;
+    while w > 1 {
+        w /= 2;
+        for i in 0..w {
+            l[i] += l[i + w];
+        }
+    }
+    let inv = 1.0 / l[0];
+    for x in s.iter_mut() {
         *x *= inv;
     }
-    row[p + 1..].fill(0.0);
+    rest.fill(0.0);
 }
 
 multiversion!(softmax_row, softmax_row_avx2, softmax_row_avx512,

@@ -14,11 +14,13 @@
 //! largest magnitude per element (`tests/quant_model.rs` and docs/quantization.md measure what that
 //! does to log-probabilities).
 //!
-//! One kernel serves every row count (decoding, batched decoding, prefill): tasks own runs of
-//! weight rows; a task takes 4 weight rows at a time and multiplies them, held in L1, with the
-//! activation rows 1–4 at a time. Each output element has its own accumulator and a fixed order
-//! (blocks in order, then lanes), so a result does not depend on N, the tiling or the thread
-//! count: batched and one-at-a-time decoding agree bitwise.
+//! Two kernels (`qint_x86.rs`): a streaming one for decoding and small batches, which reads the
+//! weights in their file layout 8 rows at a time, and a packed one for prefill (N ≥
+//! [`PACKED_MIN_N`]), which repacks 16 rows at a time into an L1-resident panel so that each
+//! weight register serves 4 activation rows. Both compute each output element in the same fixed
+//! order (blocks in order, one fused multiply-add per block of the exact integer dot product), so
+//! a result does not depend on which kernel ran, N, the tiling or the thread count: prefill,
+//! batched and one-at-a-time decoding agree bitwise.
 //!
 //! Sources: llama.cpp's `quantize_row_q8_0` and `ggml_vec_dot_q8_0_q8_0` / `ggml_vec_dot_q4_0_q8_0`
 //! (ggml-cpu/arch/x86/quants.c) for the arithmetic; the code is ours.
@@ -153,9 +155,15 @@ pub fn qint_forward(isa: Isa, out: &mut [f32], a: &QAct, w: &QMat, bias: Option<
     if n == 0 || r == 0 {
         return;
     }
-    // tasks own runs of whole 4-row weight groups: columns j0..j1 of every output row
+    // tasks own runs of whole 8-row (streaming) or 16-row (packed) weight groups: columns j0..j1
+    // of every output row
     let threads = rayon::current_num_threads().max(1);
-    let chunk = r.div_ceil(threads * 8).next_multiple_of(4).max(4);
+    let packed = n >= PACKED_MIN_N;
+    let chunk = if packed {
+        r.div_ceil(threads * 4).next_multiple_of(16).max(16)
+    } else {
+        r.div_ceil(threads * 8).next_multiple_of(8).max(8)
+    };
     let base = OutPtr(out.as_mut_ptr());
     (0..r.div_ceil(chunk)).into_par_iter().for_each(|c| {
         let o = OutCols {
@@ -166,7 +174,7 @@ pub fn qint_forward(isa: Isa, out: &mut [f32], a: &QAct, w: &QMat, bias: Option<
             j1: ((c + 1) * chunk).min(r),
         };
         let _ = &base; // the closure captures the Sync wrapper, not the raw pointer
-        rows_dispatch(isa, w, a, &o)
+        rows_dispatch(isa, w, a, &o, packed)
     });
     if let Some(bias) = bias {
         assert_eq!(bias.len(), r, "qint_forward: bias is not (R)");
@@ -199,7 +207,21 @@ pub struct OutCols {
     pub j1: usize,
 }
 
+/// Activation rows from which [`qint_forward`] packs weight panels (prefill) instead of streaming
+/// the weights as stored; either way the results are the same, bit for bit.
+pub const PACKED_MIN_N: usize = 16;
+
 impl OutCols {
+    /// A pointer to element (r, j), valid for `len` elements of that row.
+    ///
+    /// # Safety
+    /// `r < n` and `j0 <= j`, `j + len <= j1`.
+    #[inline(always)]
+    pub unsafe fn ptr_at(&self, r: usize, j: usize, len: usize) -> *mut f32 {
+        debug_assert!(r < self.n && self.j0 <= j && j + len <= self.j1);
+        self.ptr.add(r * self.ld + j)
+    }
+
     /// Writes element (r, j).
     ///
     /// # Safety
@@ -211,12 +233,16 @@ impl OutCols {
     }
 }
 
-fn rows_dispatch(isa: Isa, w: &QMat, a: &QAct, out: &OutCols) {
+fn rows_dispatch(isa: Isa, w: &QMat, a: &QAct, out: &OutCols, packed: bool) {
     match isa {
         // SAFETY: Avx512/Avx2 only run when the CPU supports them (checked here).
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 if isa.is_supported() && super::isa::has_vnni() => unsafe {
-            super::qint_x86::rows_vnni(w, a, out)
+            if packed {
+                super::qint_x86::rows_packed_vnni(w, a, out)
+            } else {
+                super::qint_x86::rows_vnni(w, a, out)
+            }
         },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 | Isa::Avx2 if Isa::Avx2.is_supported() => unsafe {
@@ -346,7 +372,10 @@ mod tests {
     #[test]
     fn a_row_does_not_depend_on_its_batch_or_thread_count() {
         let mut rng = Rng::seed(22);
-        let (n, r, k) = (7, 300, 256);
+        // 21 rows take the packed kernel, each row alone the streaming one; 300 weight rows
+        // leave short 8- and 16-row groups
+        let (n, r, k) = (21, 300, 256);
+        assert!(n >= PACKED_MIN_N);
         for t in [QType::Q8_0, QType::Q4_0] {
             let wf: Vec<f32> = (0..r * k).map(|_| rng.normal()).collect();
             let bytes = quantize_matrix(t, &wf, r, k).unwrap();

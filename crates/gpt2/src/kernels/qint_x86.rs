@@ -1,16 +1,31 @@
-//! The x86 kernels of [`super::qint`]: q8_0 / q4_0 weights times 8-bit activations, one block of
-//! 32 per 256-bit register.
+//! The x86 kernels of [`super::qint`]: q8_0 / q4_0 weights times 8-bit activations.
 //!
-//! Per block and (weight row, activation row) pair:
-//! - q8_0: both operands are signed, and `vpdpbusd` / `vpmaddubsw` want one unsigned, so the sign
-//!   of x moves onto w: `|x| · (w · sign x)` (llama.cpp's trick). Weights of −128, which no
-//!   quantizer writes, would wrap here; the portable kernel would not.
-//! - q4_0: the nibbles are unsigned 0..15 already, so `q · x` is summed directly and the offset
-//!   is removed exactly with the precomputed block sum: `Σ (q − 8) x = Σ q x − 8 Σ x`.
+//! Both kernels compute every output element the same way, so that a result does not depend on
+//! which of them ran (decoding or prefill), the batch, the tiling or the thread count:
 //!
-//! The 8 int32 lanes become f32 and are accumulated as `acc += lanes · (d_w · d_x)`; the 8 lanes
-//! are summed once, at the end of the row. Tiles are 4 weight rows × 1..=4 activation rows
-//! (AVX2, with 16 registers: 1..=2).
+//! ```text
+//! acc = 0;  for each block b in order:  acc = fma(f32(dot_b), d_w[b] · d_x[b], acc)
+//! ```
+//!
+//! where `dot_b` is the exact integer `Σ_{i<32} q_w · q_x` of the block (at most 32·255·127 in
+//! magnitude, so int32 never overflows) and `fma` is one rounding. Lanes of a result register are
+//! 8 consecutive weight rows.
+//!
+//! - **Streaming kernel** ([`rows_vnni`], [`rows_avx2`]; decoding and small batches): the weights
+//!   are read in their GGUF layout, one block of one row per register, 8 rows at a time. The 8
+//!   registers of partial sums are reduced across lanes by a `vphaddd` tree into one register of
+//!   8 row totals. q8_0: the sign of x moves onto w, because `vpdpbusd`/`vpmaddubsw` want one
+//!   unsigned operand: `|x| · (w · sign x)` (llama.cpp's trick; a weight of −128, which no
+//!   quantizer writes, would wrap here). q4_0: nibbles are unsigned already, and the offset of 8
+//!   is removed with the activation block sum: `Σ (q − 8) x = Σ q x − 8 Σ x`.
+//! - **Packed kernel** ([`rows_packed_vnni`]; prefill, N ≥ [`super::qint::PACKED_MIN_N`]): a task
+//!   repacks 16 weight rows at a time into a buffer that stays in L1/L2, as GEMM libraries pack
+//!   panels: per block, 8 registers of "4 bytes of each of 8 rows", the weights offset to
+//!   unsigned (q8_0: w + 128; q4_0: the nibble). One `vpdpbusd` of such a register with 4 bytes of
+//!   an activation row broadcast adds 4 products to each of 8 rows, so after the block's 8
+//!   registers each lane already holds its row's total: no horizontal sums, and every weight
+//!   register serves 4 activation rows. The offset is removed exactly by starting the block's
+//!   integer accumulator at `−offset · Σx`.
 
 #![allow(unsafe_op_in_unsafe_fn)]
 
@@ -22,12 +37,13 @@ use super::quant::{QMat, QType, QK};
 const Q8: u8 = 0;
 const Q4: u8 = 1;
 
-#[inline(always)]
-unsafe fn hsum(v: __m256) -> f32 {
-    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    _mm_cvtss_f32(s)
+/// Bytes of one block.
+const fn block_bytes(t: u8) -> usize {
+    if t == Q8 {
+        34
+    } else {
+        18
+    }
 }
 
 /// The 32 weights of a block as bytes in element order: q8_0 as signed, q4_0 as nibbles 0..15.
@@ -42,82 +58,113 @@ unsafe fn load_w<const T: u8>(p: *const u8) -> __m256i {
     }
 }
 
-/// One tile: weight rows `rows` (W of them) × activation rows `r0 .. r0 + R`, written to
-/// `out[w][r]`. `VNNI` selects `vpdpbusd` (AVX-512 VNNI + VL) over `vpmaddubsw` + `vpmaddwd`.
+/// The f16 scales of one block of 8 rows (`p[i]` points at row i's block), as f32.
 #[inline(always)]
-unsafe fn tile<const T: u8, const VNNI: bool, const W: usize, const R: usize>(
-    rows: [*const u8; W],
+unsafe fn scales8(p: &[*const u8; 8]) -> __m256 {
+    let h = |i: usize| p[i].cast::<i16>().read_unaligned();
+    _mm256_cvtph_ps(_mm_setr_epi16(
+        h(0),
+        h(1),
+        h(2),
+        h(3),
+        h(4),
+        h(5),
+        h(6),
+        h(7),
+    ))
+}
+
+/// Lane i of the result = the sum of the 8 lanes of `v[i]` (exact, int32).
+#[inline(always)]
+unsafe fn reduce8(v: &[__m256i; 8]) -> __m256i {
+    let h01 = _mm256_hadd_epi32(v[0], v[1]);
+    let h23 = _mm256_hadd_epi32(v[2], v[3]);
+    let h45 = _mm256_hadd_epi32(v[4], v[5]);
+    let h67 = _mm256_hadd_epi32(v[6], v[7]);
+    // [v0 v1 v2 v3 (lanes 0..4) | v0 v1 v2 v3 (lanes 4..8)], the same for v4..v7
+    let q0 = _mm256_hadd_epi32(h01, h23);
+    let q1 = _mm256_hadd_epi32(h45, h67);
+    _mm256_add_epi32(
+        _mm256_permute2x128_si256(q0, q1, 0x20),
+        _mm256_permute2x128_si256(q0, q1, 0x31),
+    )
+}
+
+/// Streaming tile: 8 weight rows (`rows`, GGUF layout) × activation rows `r0 .. r0 + R`; lane i of
+/// `out[r]` is the result for row i. `VNNI` selects `vpdpbusd` over `vpmaddubsw` + `vpmaddwd`.
+#[inline(always)]
+unsafe fn tile8<const T: u8, const VNNI: bool, const R: usize>(
+    rows: &[*const u8; 8],
     a: &QAct,
     r0: usize,
-    out: &mut [[f32; R]; W],
+    out: &mut [__m256; R],
 ) {
     let nb = a.k / QK;
-    let bb = if T == Q8 { 34 } else { 18 };
-    let mut acc = [[_mm256_setzero_ps(); R]; W];
+    let bb = block_bytes(T);
+    let mut acc = [_mm256_setzero_ps(); R];
     let ones = _mm256_set1_epi16(1);
+    let zero = _mm256_setzero_si256();
     let (qs, ds, sums) = (a.qs.as_ptr(), a.d.as_ptr(), a.sum.as_ptr());
+    // the next 8-row group follows this one in memory: fetch it while this one computes (the
+    // hardware prefetcher does not follow 8 interleaved streams well)
+    let next = rows[7].wrapping_add(nb * bb);
     for b in 0..nb {
-        let mut x = [_mm256_setzero_si256(); R];
-        // q8_0: |x|; q4_0: −8·Σx in lane 0 (the accumulator's start)
-        let mut ux = [_mm256_setzero_si256(); R];
-        let mut neg = [0 as __mmask32; R];
-        let mut dx = [_mm256_setzero_ps(); R];
+        let lines = (8 * bb).div_ceil(64);
+        for l in 0..lines {
+            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(b * 8 * bb + l * 64).cast());
+        }
+        let p: [*const u8; 8] = std::array::from_fn(|i| rows[i].add(b * bb));
+        let dw = scales8(&p);
+        let wq: [__m256i; 8] = std::array::from_fn(|i| load_w::<T>(p[i]));
         for r in 0..R {
             let i = (r0 + r) * nb + b;
-            x[r] = _mm256_loadu_si256(qs.add(i * QK).cast());
-            dx[r] = _mm256_set1_ps(*ds.add(i));
-            if T == Q8 {
+            let x = _mm256_loadu_si256(qs.add(i * QK).cast());
+            let dots: [__m256i; 8] = if T == Q8 {
                 if VNNI {
-                    ux[r] = _mm256_abs_epi8(x[r]);
-                    neg[r] = _mm256_movepi8_mask(x[r]);
+                    let ux = _mm256_abs_epi8(x);
+                    let neg = _mm256_movepi8_mask(x);
+                    std::array::from_fn(|j| {
+                        let sw = _mm256_mask_sub_epi8(wq[j], neg, zero, wq[j]);
+                        _mm256_dpbusd_epi32(zero, ux, sw)
+                    })
                 } else {
-                    ux[r] = _mm256_sign_epi8(x[r], x[r]);
+                    let ux = _mm256_sign_epi8(x, x);
+                    std::array::from_fn(|j| {
+                        let sw = _mm256_sign_epi8(wq[j], x);
+                        _mm256_madd_epi16(_mm256_maddubs_epi16(ux, sw), ones)
+                    })
                 }
+            } else if VNNI {
+                std::array::from_fn(|j| _mm256_dpbusd_epi32(zero, wq[j], x))
             } else {
-                ux[r] = _mm256_setr_epi32(-8 * *sums.add(i), 0, 0, 0, 0, 0, 0, 0);
+                std::array::from_fn(|j| _mm256_madd_epi16(_mm256_maddubs_epi16(wq[j], x), ones))
+            };
+            let mut t = reduce8(&dots);
+            if T == Q4 {
+                t = _mm256_sub_epi32(t, _mm256_set1_epi32(8 * *sums.add(i)));
             }
-        }
-        if W == 4 {
-            // the next 4-row group follows this one in memory: fetch it while this one computes
-            // (the hardware prefetcher does not follow 4 interleaved streams well)
-            let next = rows[3].wrapping_add(nb * bb + b * 4 * bb);
-            _mm_prefetch::<_MM_HINT_T0>(next.cast());
-            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(64).cast());
-            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(128).cast());
-        }
-        for w in 0..W {
-            let p = rows[w].add(b * bb);
-            let wq = load_w::<T>(p);
-            // the f16 scale broadcast to 8 halves, then widened: d_w in every lane
-            let dw = _mm256_cvtph_ps(_mm_set1_epi16(p.cast::<i16>().read_unaligned()));
-            for r in 0..R {
-                let dot = if T == Q8 {
-                    if VNNI {
-                        let sw = _mm256_mask_sub_epi8(wq, neg[r], _mm256_setzero_si256(), wq);
-                        _mm256_dpbusd_epi32(_mm256_setzero_si256(), ux[r], sw)
-                    } else {
-                        let sw = _mm256_sign_epi8(wq, x[r]);
-                        _mm256_madd_epi16(_mm256_maddubs_epi16(ux[r], sw), ones)
-                    }
-                } else if VNNI {
-                    _mm256_dpbusd_epi32(ux[r], wq, x[r])
-                } else {
-                    let p16 = _mm256_maddubs_epi16(wq, x[r]);
-                    _mm256_add_epi32(_mm256_madd_epi16(p16, ones), ux[r])
-                };
-                acc[w][r] =
-                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(dw, dx[r]), acc[w][r]);
-            }
+            let dx = _mm256_set1_ps(*ds.add(i));
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(dw, dx), acc[r]);
         }
     }
-    for w in 0..W {
-        for r in 0..R {
-            out[w][r] = hsum(acc[w][r]);
+    *out = acc;
+}
+
+/// Stores lanes `0..valid` of `v` as columns `j .. j + valid` of output row `r`.
+#[inline(always)]
+unsafe fn store8(out: &OutCols, r: usize, j: usize, v: __m256, valid: usize) {
+    if valid >= 8 {
+        _mm256_storeu_ps(out.ptr_at(r, j, 8), v);
+    } else {
+        let mut t = [0f32; 8];
+        _mm256_storeu_ps(t.as_mut_ptr(), v);
+        for (c, &x) in t.iter().enumerate().take(valid) {
+            out.set(r, j + c, x);
         }
     }
 }
 
-/// Weight rows `out.j0..out.j1` × every activation row, into `out`.
+/// Streaming kernel: weight rows `out.j0..out.j1` × every activation row, into `out`.
 #[inline(always)]
 unsafe fn rows<const T: u8, const VNNI: bool, const MAXR: usize>(
     w: &QMat,
@@ -125,48 +172,36 @@ unsafe fn rows<const T: u8, const VNNI: bool, const MAXR: usize>(
     out: &OutCols,
 ) {
     let n = a.n;
-    let rb = w.row_bytes();
     let mut j = out.j0;
     while j < out.j1 {
-        if out.j1 - j >= 4 {
-            let r0p = w.row(j).as_ptr();
-            let p = [r0p, r0p.add(rb), r0p.add(2 * rb), r0p.add(3 * rb)];
-            let mut r0 = 0;
-            while r0 < n {
-                let m = (n - r0).min(MAXR);
-                macro_rules! go {
-                    ($r:literal) => {{
-                        let mut o = [[0f32; $r]; 4];
-                        tile::<T, VNNI, 4, $r>(p, a, r0, &mut o);
-                        for (i, oi) in o.iter().enumerate() {
-                            for (r, &v) in oi.iter().enumerate() {
-                                out.set(r0 + r, j + i, v);
-                            }
-                        }
-                    }};
-                }
-                match m {
-                    1 => go!(1),
-                    2 => go!(2),
-                    3 => go!(3),
-                    _ => go!(4),
-                }
-                r0 += m;
+        let valid = (out.j1 - j).min(8);
+        // a short last group repeats its last row (computed, not stored)
+        let p: [*const u8; 8] = std::array::from_fn(|i| w.row(j + i.min(valid - 1)).as_ptr());
+        let mut r0 = 0;
+        while r0 < n {
+            let m = (n - r0).min(MAXR);
+            macro_rules! go {
+                ($r:literal) => {{
+                    let mut o = [_mm256_setzero_ps(); $r];
+                    tile8::<T, VNNI, $r>(&p, a, r0, &mut o);
+                    for (r, &v) in o.iter().enumerate() {
+                        store8(out, r0 + r, j, v, valid);
+                    }
+                }};
             }
-            j += 4;
-        } else {
-            let p = [w.row(j).as_ptr()];
-            for r0 in 0..n {
-                let mut o = [[0f32; 1]; 1];
-                tile::<T, VNNI, 1, 1>(p, a, r0, &mut o);
-                out.set(r0, j, o[0][0]);
+            match m {
+                1 => go!(1),
+                2 => go!(2),
+                3 => go!(3),
+                _ => go!(4),
             }
-            j += 1;
+            r0 += m;
         }
+        j += 8;
     }
 }
 
-/// The AVX-512 VNNI kernel (256-bit registers, `vpdpbusd`).
+/// The streaming AVX-512 VNNI kernel (256-bit registers, `vpdpbusd`).
 ///
 /// # Safety
 /// The CPU must support AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C; `w` is q8_0 or q4_0.
@@ -179,7 +214,7 @@ pub unsafe fn rows_vnni(w: &QMat, a: &QAct, out: &OutCols) {
     }
 }
 
-/// The AVX2 kernel (`vpmaddubsw` + `vpmaddwd`).
+/// The streaming AVX2 kernel (`vpmaddubsw` + `vpmaddwd`).
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C; as [`rows_vnni`] otherwise.
@@ -187,7 +222,175 @@ pub unsafe fn rows_vnni(w: &QMat, a: &QAct, out: &OutCols) {
 pub unsafe fn rows_avx2(w: &QMat, a: &QAct, out: &OutCols) {
     assert!(w.cols == a.k && out.j1 <= w.rows && out.n == a.n);
     match w.qtype {
-        QType::Q8_0 => rows::<Q8, false, 2>(w, a, out),
-        _ => rows::<Q4, false, 2>(w, a, out),
+        QType::Q8_0 => rows::<Q8, false, 1>(w, a, out),
+        _ => rows::<Q4, false, 1>(w, a, out),
+    }
+}
+
+/// Bytes of one packed block of a 16-row panel: 2 groups × 8 registers × 32 bytes.
+const PANEL_BLOCK: usize = 512;
+
+/// Transposes 8 registers of 8 dwords: dword c of result i... result c holds dword c of every input.
+#[inline(always)]
+unsafe fn transpose8(r: [__m256i; 8]) -> [__m256i; 8] {
+    let t0 = _mm256_unpacklo_epi32(r[0], r[1]);
+    let t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    let t2 = _mm256_unpacklo_epi32(r[2], r[3]);
+    let t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    let t4 = _mm256_unpacklo_epi32(r[4], r[5]);
+    let t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+    let t6 = _mm256_unpacklo_epi32(r[6], r[7]);
+    let t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+    let u0 = _mm256_unpacklo_epi64(t0, t2);
+    let u1 = _mm256_unpackhi_epi64(t0, t2);
+    let u2 = _mm256_unpacklo_epi64(t1, t3);
+    let u3 = _mm256_unpackhi_epi64(t1, t3);
+    let u4 = _mm256_unpacklo_epi64(t4, t6);
+    let u5 = _mm256_unpackhi_epi64(t4, t6);
+    let u6 = _mm256_unpacklo_epi64(t5, t7);
+    let u7 = _mm256_unpackhi_epi64(t5, t7);
+    [
+        _mm256_permute2x128_si256(u0, u4, 0x20),
+        _mm256_permute2x128_si256(u1, u5, 0x20),
+        _mm256_permute2x128_si256(u2, u6, 0x20),
+        _mm256_permute2x128_si256(u3, u7, 0x20),
+        _mm256_permute2x128_si256(u0, u4, 0x31),
+        _mm256_permute2x128_si256(u1, u5, 0x31),
+        _mm256_permute2x128_si256(u2, u6, 0x31),
+        _mm256_permute2x128_si256(u3, u7, 0x31),
+    ]
+}
+
+/// Packs 16 weight rows (`rows`, GGUF layout, `nb` blocks) for [`packed_tile`]: `u` gets, per
+/// block, group g (rows 8g..8g+8) and register c, the bytes `[row][4 elements 4c..4c+4]`, offset
+/// to unsigned; `s` gets per block the 16 scales as f32.
+#[inline(always)]
+unsafe fn pack16<const T: u8>(rows: &[*const u8; 16], nb: usize, u: &mut [u8], s: &mut [f32]) {
+    let bb = block_bytes(T);
+    debug_assert!(u.len() >= nb * PANEL_BLOCK && s.len() >= nb * 16);
+    let flip = _mm256_set1_epi8(-128);
+    for b in 0..nb {
+        for g in 0..2 {
+            let p: [*const u8; 8] = std::array::from_fn(|i| rows[8 * g + i].add(b * bb));
+            _mm256_storeu_ps(s.as_mut_ptr().add(b * 16 + 8 * g), scales8(&p));
+            let regs = transpose8(std::array::from_fn(|i| {
+                let v = load_w::<T>(p[i]);
+                if T == Q8 {
+                    _mm256_xor_si256(v, flip)
+                } else {
+                    v
+                }
+            }));
+            let dst = u.as_mut_ptr().add(b * PANEL_BLOCK + 256 * g);
+            for (c, v) in regs.iter().enumerate() {
+                _mm256_storeu_si256(dst.add(32 * c).cast(), *v);
+            }
+        }
+    }
+}
+
+/// Packed tile: a 16-row panel (from [`pack16`]) × activation rows `r0 .. r0 + R`; lane i of
+/// `out[g][r]` is the result for panel row 8g + i.
+#[inline(always)]
+unsafe fn packed_tile<const R: usize>(
+    u: &[u8],
+    s: &[f32],
+    off: i32,
+    a: &QAct,
+    r0: usize,
+    out: &mut [[__m256; R]; 2],
+) {
+    let nb = a.k / QK;
+    let mut acc = [[_mm256_setzero_ps(); R]; 2];
+    let (qs, ds, sums) = (a.qs.as_ptr(), a.d.as_ptr(), a.sum.as_ptr());
+    let (up, sp) = (u.as_ptr(), s.as_ptr());
+    for b in 0..nb {
+        let mut it = [[_mm256_setzero_si256(); R]; 2];
+        let mut xp = [qs; R];
+        for r in 0..R {
+            let i = (r0 + r) * nb + b;
+            let init = _mm256_set1_epi32(-off * *sums.add(i));
+            it[0][r] = init;
+            it[1][r] = init;
+            xp[r] = qs.add(i * QK);
+        }
+        let ub = up.add(b * PANEL_BLOCK);
+        for c in 0..8 {
+            let w0 = _mm256_loadu_si256(ub.add(32 * c).cast());
+            let w1 = _mm256_loadu_si256(ub.add(256 + 32 * c).cast());
+            for r in 0..R {
+                let xb = _mm256_set1_epi32(xp[r].add(4 * c).cast::<i32>().read_unaligned());
+                it[0][r] = _mm256_dpbusd_epi32(it[0][r], w0, xb);
+                it[1][r] = _mm256_dpbusd_epi32(it[1][r], w1, xb);
+            }
+        }
+        let dw0 = _mm256_loadu_ps(sp.add(b * 16));
+        let dw1 = _mm256_loadu_ps(sp.add(b * 16 + 8));
+        for r in 0..R {
+            let dx = _mm256_set1_ps(*ds.add((r0 + r) * nb + b));
+            acc[0][r] = _mm256_fmadd_ps(
+                _mm256_cvtepi32_ps(it[0][r]),
+                _mm256_mul_ps(dw0, dx),
+                acc[0][r],
+            );
+            acc[1][r] = _mm256_fmadd_ps(
+                _mm256_cvtepi32_ps(it[1][r]),
+                _mm256_mul_ps(dw1, dx),
+                acc[1][r],
+            );
+        }
+    }
+    *out = acc;
+}
+
+#[inline(always)]
+unsafe fn rows_packed<const T: u8>(w: &QMat, a: &QAct, out: &OutCols) {
+    let (n, nb) = (a.n, a.k / QK);
+    let off = if T == Q8 { 128 } else { 8 };
+    let mut u = vec![0u8; nb * PANEL_BLOCK];
+    let mut s = vec![0f32; nb * 16];
+    let mut j = out.j0;
+    while j < out.j1 {
+        let valid = (out.j1 - j).min(16);
+        let p: [*const u8; 16] = std::array::from_fn(|i| w.row(j + i.min(valid - 1)).as_ptr());
+        pack16::<T>(&p, nb, &mut u, &mut s);
+        let mut r0 = 0;
+        while r0 < n {
+            let m = (n - r0).min(4);
+            macro_rules! go {
+                ($r:literal) => {{
+                    let mut o = [[_mm256_setzero_ps(); $r]; 2];
+                    packed_tile::<$r>(&u, &s, off, a, r0, &mut o);
+                    for r in 0..$r {
+                        store8(out, r0 + r, j, o[0][r], valid);
+                        if valid > 8 {
+                            store8(out, r0 + r, j + 8, o[1][r], valid - 8);
+                        }
+                    }
+                }};
+            }
+            match m {
+                1 => go!(1),
+                2 => go!(2),
+                3 => go!(3),
+                _ => go!(4),
+            }
+            r0 += m;
+        }
+        j += 16;
+    }
+}
+
+/// The packed AVX-512 VNNI kernel, for many activation rows (prefill); the same results as
+/// [`rows_vnni`], bit for bit.
+///
+/// # Safety
+/// As [`rows_vnni`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub unsafe fn rows_packed_vnni(w: &QMat, a: &QAct, out: &OutCols) {
+    assert!(w.cols == a.k && out.j1 <= w.rows && out.n == a.n);
+    match w.qtype {
+        QType::Q8_0 => rows_packed::<Q8>(w, a, out),
+        _ => rows_packed::<Q4>(w, a, out),
     }
 }
