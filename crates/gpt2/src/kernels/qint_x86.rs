@@ -27,7 +27,7 @@
 //!   register serves 4 activation rows. The offset is removed exactly by starting the block's
 //!   integer accumulator at `−offset · Σx`.
 
-#![allow(unsafe_op_in_unsafe_fn)]
+#![allow(unsafe_op_in_unsafe_fn, clippy::needless_range_loop)]
 
 use std::arch::x86_64::*;
 
