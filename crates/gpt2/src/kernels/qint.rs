@@ -246,7 +246,11 @@ fn rows_dispatch(isa: Isa, w: &QMat, a: &QAct, out: &OutCols, packed: bool) {
         },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 | Isa::Avx2 if Isa::Avx2.is_supported() => unsafe {
-            super::qint_x86::rows_avx2(w, a, out)
+            if packed {
+                super::qint_x86::rows_packed_avx2(w, a, out)
+            } else {
+                super::qint_x86::rows_avx2(w, a, out)
+            }
         },
         _ => rows_portable(w, a, out),
     }
@@ -362,6 +366,37 @@ mod tests {
                         worst < 1e-5 * (k as f32).sqrt(),
                         "{} {} n{n} r{r} k{k}: {worst}",
                         t.name(),
+                        isa.name()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn q8_0_weights_of_minus_128_are_exact() {
+        // no quantizer writes −128, but a file may hold it; the sign trick must not wrap it
+        let mut rng = Rng::seed(23);
+        let (r, k) = (24, 64);
+        let wf: Vec<f32> = (0..r * k).map(|_| rng.normal()).collect();
+        let mut bytes = quantize_matrix(QType::Q8_0, &wf, r, k).unwrap();
+        for blk in bytes.chunks_exact_mut(34) {
+            blk[2] = 0x80;
+            blk[20] = 0x80;
+        }
+        let w = QMat::new(QType::Q8_0, r, k, &bytes).unwrap();
+        for n in [1, 20] {
+            let x: Vec<f32> = (0..n * k).map(|_| rng.normal()).collect();
+            let a = QAct::quantize(&x, n, k);
+            let mut want = vec![0f32; n * r];
+            qint_forward_naive(&mut want, &a, &w, None);
+            for isa in supported() {
+                let mut got = vec![0f32; n * r];
+                qint_forward(isa, &mut got, &a, &w, None);
+                for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                        "{} n{n} [{i}]: {g} vs {e}",
                         isa.name()
                     );
                 }

@@ -14,18 +14,20 @@
 //! - **Streaming kernel** ([`rows_vnni`], [`rows_avx2`]; decoding and small batches): the weights
 //!   are read in their GGUF layout, one block of one row per register, 8 rows at a time. The 8
 //!   registers of partial sums are reduced across lanes by a `vphaddd` tree into one register of
-//!   8 row totals. q8_0: the sign of x moves onto w, because `vpdpbusd`/`vpmaddubsw` want one
-//!   unsigned operand: `|x| · (w · sign x)` (llama.cpp's trick; a weight of −128, which no
-//!   quantizer writes, would wrap here). q4_0: nibbles are unsigned already, and the offset of 8
-//!   is removed with the activation block sum: `Σ (q − 8) x = Σ q x − 8 Σ x`.
-//! - **Packed kernel** ([`rows_packed_vnni`]; prefill, N ≥ [`super::qint::PACKED_MIN_N`]): a task
-//!   repacks 16 weight rows at a time into a buffer that stays in L1/L2, as GEMM libraries pack
-//!   panels: per block, 8 registers of "4 bytes of each of 8 rows", the weights offset to
-//!   unsigned (q8_0: w + 128; q4_0: the nibble). One `vpdpbusd` of such a register with 4 bytes of
-//!   an activation row broadcast adds 4 products to each of 8 rows, so after the block's 8
-//!   registers each lane already holds its row's total: no horizontal sums, and every weight
-//!   register serves 4 activation rows. The offset is removed exactly by starting the block's
-//!   integer accumulator at `−offset · Σx`.
+//!   8 row totals. q8_0: the sign of w moves onto x, because `vpdpbusd`/`vpmaddubsw` want one
+//!   unsigned operand: `|w| · (x · sign w)` (llama.cpp's trick; |−128| = 128 still fits an
+//!   unsigned byte). q4_0: nibbles are unsigned already, and the offset of 8 is removed with the
+//!   activation block sum: `Σ (q − 8) x = Σ q x − 8 Σ x`.
+//! - **Packed kernel** ([`rows_packed_vnni`], [`rows_packed_avx2`]; prefill, N ≥
+//!   [`super::qint::PACKED_MIN_N`]): a task repacks 16 weight rows at a time into a buffer that
+//!   stays in L1/L2, as GEMM libraries pack panels: per block, 8 registers of "4 bytes of each of
+//!   8 rows". One `vpdpbusd` (or `vpmaddubsw` + `vpmaddwd`) of such a register with 4 bytes of an
+//!   activation row broadcast adds 4 products to each of 8 rows, so after the block's 8 registers
+//!   each lane already holds its row's total: no horizontal sums, and every weight register serves
+//!   several activation rows. With VNNI the weights are stored offset to unsigned (q8_0: w + 128;
+//!   q4_0: the nibble) and the offset is removed exactly by starting the block's integer
+//!   accumulator at `−offset · Σx`; with AVX2, whose `vpmaddubsw` saturates 16-bit pairs, q8_0
+//!   keeps the sign trick and q4_0 the nibble with `−8 · Σx`.
 
 #![allow(unsafe_op_in_unsafe_fn, clippy::needless_range_loop)]
 
@@ -116,24 +118,26 @@ unsafe fn tile8<const T: u8, const VNNI: bool, const R: usize>(
         let p: [*const u8; 8] = std::array::from_fn(|i| rows[i].add(b * bb));
         let dw = scales8(&p);
         let wq: [__m256i; 8] = std::array::from_fn(|i| load_w::<T>(p[i]));
+        // q8_0: |w| as unsigned bytes (|−128| = 128 fits), its sign moved onto x
+        let aw: [__m256i; 8] = std::array::from_fn(|i| {
+            if T == Q8 {
+                _mm256_abs_epi8(wq[i])
+            } else {
+                wq[i]
+            }
+        });
         for r in 0..R {
             let i = (r0 + r) * nb + b;
             let x = _mm256_loadu_si256(qs.add(i * QK).cast());
             let dots: [__m256i; 8] = if T == Q8 {
-                if VNNI {
-                    let ux = _mm256_abs_epi8(x);
-                    let neg = _mm256_movepi8_mask(x);
-                    std::array::from_fn(|j| {
-                        let sw = _mm256_mask_sub_epi8(wq[j], neg, zero, wq[j]);
-                        _mm256_dpbusd_epi32(zero, ux, sw)
-                    })
-                } else {
-                    let ux = _mm256_sign_epi8(x, x);
-                    std::array::from_fn(|j| {
-                        let sw = _mm256_sign_epi8(wq[j], x);
-                        _mm256_madd_epi16(_mm256_maddubs_epi16(ux, sw), ones)
-                    })
-                }
+                std::array::from_fn(|j| {
+                    let sx = _mm256_sign_epi8(x, wq[j]);
+                    if VNNI {
+                        _mm256_dpbusd_epi32(zero, aw[j], sx)
+                    } else {
+                        _mm256_madd_epi16(_mm256_maddubs_epi16(aw[j], sx), ones)
+                    }
+                })
             } else if VNNI {
                 std::array::from_fn(|j| _mm256_dpbusd_epi32(zero, wq[j], x))
             } else {
@@ -262,10 +266,15 @@ unsafe fn transpose8(r: [__m256i; 8]) -> [__m256i; 8] {
 }
 
 /// Packs 16 weight rows (`rows`, GGUF layout, `nb` blocks) for [`packed_tile`]: `u` gets, per
-/// block, group g (rows 8g..8g+8) and register c, the bytes `[row][4 elements 4c..4c+4]`, offset
-/// to unsigned; `s` gets per block the 16 scales as f32.
+/// block, group g (rows 8g..8g+8) and register c, the bytes `[row][4 elements 4c..4c+4]` (q8_0
+/// offset to unsigned when `FLIP`); `s` gets per block the 16 scales as f32.
 #[inline(always)]
-unsafe fn pack16<const T: u8>(rows: &[*const u8; 16], nb: usize, u: &mut [u8], s: &mut [f32]) {
+unsafe fn pack16<const T: u8, const FLIP: bool>(
+    rows: &[*const u8; 16],
+    nb: usize,
+    u: &mut [u8],
+    s: &mut [f32],
+) {
     let bb = block_bytes(T);
     debug_assert!(u.len() >= nb * PANEL_BLOCK && s.len() >= nb * 16);
     let flip = _mm256_set1_epi8(-128);
@@ -275,7 +284,7 @@ unsafe fn pack16<const T: u8>(rows: &[*const u8; 16], nb: usize, u: &mut [u8], s
             _mm256_storeu_ps(s.as_mut_ptr().add(b * 16 + 8 * g), scales8(&p));
             let regs = transpose8(std::array::from_fn(|i| {
                 let v = load_w::<T>(p[i]);
-                if T == Q8 {
+                if T == Q8 && FLIP {
                     _mm256_xor_si256(v, flip)
                 } else {
                     v
@@ -292,7 +301,7 @@ unsafe fn pack16<const T: u8>(rows: &[*const u8; 16], nb: usize, u: &mut [u8], s
 /// Packed tile: a 16-row panel (from [`pack16`]) × activation rows `r0 .. r0 + R`; lane i of
 /// `out[g][r]` is the result for panel row 8g + i.
 #[inline(always)]
-unsafe fn packed_tile<const R: usize>(
+unsafe fn packed_tile<const T: u8, const VNNI: bool, const R: usize>(
     u: &[u8],
     s: &[f32],
     off: i32,
@@ -304,6 +313,7 @@ unsafe fn packed_tile<const R: usize>(
     let mut acc = [[_mm256_setzero_ps(); R]; 2];
     let (qs, ds, sums) = (a.qs.as_ptr(), a.d.as_ptr(), a.sum.as_ptr());
     let (up, sp) = (u.as_ptr(), s.as_ptr());
+    let ones = _mm256_set1_epi16(1);
     for b in 0..nb {
         let mut it = [[_mm256_setzero_si256(); R]; 2];
         let mut xp = [qs; R];
@@ -316,12 +326,31 @@ unsafe fn packed_tile<const R: usize>(
         }
         let ub = up.add(b * PANEL_BLOCK);
         for c in 0..8 {
-            let w0 = _mm256_loadu_si256(ub.add(32 * c).cast());
-            let w1 = _mm256_loadu_si256(ub.add(256 + 32 * c).cast());
+            let w = [
+                _mm256_loadu_si256(ub.add(32 * c).cast()),
+                _mm256_loadu_si256(ub.add(256 + 32 * c).cast()),
+            ];
+            // AVX2 q8_0: |w| unsigned, the sign of w onto x
+            let aw = if T == Q8 && !VNNI {
+                [_mm256_abs_epi8(w[0]), _mm256_abs_epi8(w[1])]
+            } else {
+                w
+            };
             for r in 0..R {
                 let xb = _mm256_set1_epi32(xp[r].add(4 * c).cast::<i32>().read_unaligned());
-                it[0][r] = _mm256_dpbusd_epi32(it[0][r], w0, xb);
-                it[1][r] = _mm256_dpbusd_epi32(it[1][r], w1, xb);
+                for g in 0..2 {
+                    it[g][r] = if VNNI {
+                        _mm256_dpbusd_epi32(it[g][r], w[g], xb)
+                    } else {
+                        let xs = if T == Q8 {
+                            _mm256_sign_epi8(xb, w[g])
+                        } else {
+                            xb
+                        };
+                        let p16 = _mm256_maddubs_epi16(aw[g], xs);
+                        _mm256_add_epi32(it[g][r], _mm256_madd_epi16(p16, ones))
+                    };
+                }
             }
         }
         let dw0 = _mm256_loadu_ps(sp.add(b * 16));
@@ -344,23 +373,32 @@ unsafe fn packed_tile<const R: usize>(
 }
 
 #[inline(always)]
-unsafe fn rows_packed<const T: u8>(w: &QMat, a: &QAct, out: &OutCols) {
+unsafe fn rows_packed<const T: u8, const VNNI: bool, const MAXR: usize>(
+    w: &QMat,
+    a: &QAct,
+    out: &OutCols,
+) {
     let (n, nb) = (a.n, a.k / QK);
-    let off = if T == Q8 { 128 } else { 8 };
+    // the offset the packed weights carry (AVX2 q8_0 keeps them signed)
+    let off = match (T, VNNI) {
+        (Q8, true) => 128,
+        (Q8, false) => 0,
+        _ => 8,
+    };
     let mut u = vec![0u8; nb * PANEL_BLOCK];
     let mut s = vec![0f32; nb * 16];
     let mut j = out.j0;
     while j < out.j1 {
         let valid = (out.j1 - j).min(16);
         let p: [*const u8; 16] = std::array::from_fn(|i| w.row(j + i.min(valid - 1)).as_ptr());
-        pack16::<T>(&p, nb, &mut u, &mut s);
+        pack16::<T, VNNI>(&p, nb, &mut u, &mut s);
         let mut r0 = 0;
         while r0 < n {
-            let m = (n - r0).min(4);
+            let m = (n - r0).min(MAXR);
             macro_rules! go {
                 ($r:literal) => {{
                     let mut o = [[_mm256_setzero_ps(); $r]; 2];
-                    packed_tile::<$r>(&u, &s, off, a, r0, &mut o);
+                    packed_tile::<T, VNNI, $r>(&u, &s, off, a, r0, &mut o);
                     for r in 0..$r {
                         store8(out, r0 + r, j, o[0][r], valid);
                         if valid > 8 {
@@ -390,7 +428,20 @@ unsafe fn rows_packed<const T: u8>(w: &QMat, a: &QAct, out: &OutCols) {
 pub unsafe fn rows_packed_vnni(w: &QMat, a: &QAct, out: &OutCols) {
     assert!(w.cols == a.k && out.j1 <= w.rows && out.n == a.n);
     match w.qtype {
-        QType::Q8_0 => rows_packed::<Q8>(w, a, out),
-        _ => rows_packed::<Q4>(w, a, out),
+        QType::Q8_0 => rows_packed::<Q8, true, 4>(w, a, out),
+        _ => rows_packed::<Q4, true, 4>(w, a, out),
+    }
+}
+
+/// The packed AVX2 kernel (`vpmaddubsw` + `vpmaddwd`); the same results as [`rows_avx2`].
+///
+/// # Safety
+/// As [`rows_avx2`].
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn rows_packed_avx2(w: &QMat, a: &QAct, out: &OutCols) {
+    assert!(w.cols == a.k && out.j1 <= w.rows && out.n == a.n);
+    match w.qtype {
+        QType::Q8_0 => rows_packed::<Q8, false, 2>(w, a, out),
+        _ => rows_packed::<Q4, false, 2>(w, a, out),
     }
 }
