@@ -8,11 +8,19 @@
 /// above 88.3 are clamped.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
+    // NaN stays NaN through `x` (and so through r and the result) ...
     let x = x.clamp(-87.3, 88.3);
+    // ... but not through `xn`, whose integer part must be in range: selects map NaN to −87.3
+    let xn = if x > -87.3 { x } else { -87.3 };
+    let xn = if xn < 88.3 { xn } else { 88.3 };
     // x = n·ln2 + r, |r| ≤ ln2/2
-    // round half away from zero without a library call (so loops over exp vectorize)
-    let y = x * std::f32::consts::LOG2_E;
-    let n = ((y + 0.5f32.copysign(y)) as i32) as f32;
+    // round half away from zero without a library call, and truncate without `as`, whose
+    // saturating semantics compile to scalar code with NaN branches (so loops over exp vectorize)
+    let y = xn * std::f32::consts::LOG2_E;
+    // SAFETY: |y + 0.5| < 128 and y is not NaN (xn is clamped by selects), so the truncation is
+    // in range.
+    let ni: i32 = unsafe { (y + 0.5f32.copysign(y)).to_int_unchecked() };
+    let n = ni as f32;
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     // Cephes expf polynomial
     let mut p = 1.987_569_1e-4_f32;
@@ -23,7 +31,7 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
     // scale by 2^n through the exponent bits
-    let bits = ((n as i32 + 127) as u32) << 23;
+    let bits = ((ni + 127) as u32) << 23;
     y * f32::from_bits(bits)
 }
 
@@ -57,5 +65,17 @@ mod tests {
         }
         assert!(worst_e < 4e-7, "exp rel err {worst_e}");
         assert!(worst_t < 4e-7, "tanh abs err {worst_t}");
+    }
+
+    #[test]
+    fn exp_keeps_nan_and_clamps_the_ends() {
+        assert!(super::exp(f32::NAN).is_nan());
+        assert!(super::tanh(f32::NAN).is_nan());
+        assert_eq!(super::exp(f32::NEG_INFINITY), super::exp(-87.3));
+        assert!(super::exp(-87.3) < 1e-37);
+        assert_eq!(super::exp(f32::INFINITY), super::exp(88.3));
+        assert!(super::exp(88.3).is_finite());
+        assert_eq!(super::tanh(100.0), 1.0);
+        assert_eq!(super::tanh(-100.0), -1.0);
     }
 }

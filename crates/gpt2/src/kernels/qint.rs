@@ -111,7 +111,12 @@ fn quantize_blocks(x: &[f32], qs: &mut [i8], d: &mut [f32], sum: &mut [i32]) {
             // round half to even by the 1.5·2²³ trick (|v·id| ≤ 127), which vectorizes where
             // `round_ties_even` would be a library call on baseline x86-64
             const MAGIC: f32 = 12_582_912.0;
-            let r = (((v * id).clamp(-127.0, 127.0) + MAGIC) - MAGIC) as i32;
+            let t = ((v * id).clamp(-127.0, 127.0) + MAGIC) - MAGIC;
+            // NaN (from a NaN input) rounds to 0, as `as i32` would; `to_int_unchecked` keeps
+            // the loop vectorized where `as` (saturating) compiles to scalar code
+            let t = if t == t { t } else { 0.0 };
+            // SAFETY: t is an integer in −127..=127, not NaN.
+            let r: i32 = unsafe { t.to_int_unchecked() };
             *q = r as i8;
             s += r;
         }
