@@ -114,7 +114,7 @@ fn quantize_blocks(x: &[f32], qs: &mut [i8], d: &mut [f32], sum: &mut [i32]) {
             let t = ((v * id).clamp(-127.0, 127.0) + MAGIC) - MAGIC;
             // NaN (from a NaN input) rounds to 0, as `as i32` would; `to_int_unchecked` keeps
             // the loop vectorized where `as` (saturating) compiles to scalar code
-            let t = if t == t { t } else { 0.0 };
+            let t = if t.is_nan() { 0.0 } else { t };
             // SAFETY: t is an integer in −127..=127, not NaN.
             let r: i32 = unsafe { t.to_int_unchecked() };
             *q = r as i8;
