@@ -340,7 +340,7 @@ mod tests {
     #[test]
     fn every_path_matches_the_exact_block_sums() {
         let mut rng = Rng::seed(21);
-        // (N, R, K): decode, 4-row-group remainders, batches over the 4-row activation groups
+        // (N, R, K): decode, 8- and 16-row-group remainders, packed batches (N ≥ 16)
         let shapes = [
             (1, 37, 64),
             (2, 5, 96),
