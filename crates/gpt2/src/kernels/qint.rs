@@ -20,7 +20,8 @@
 //! weight register serves 4 activation rows. Both compute each output element in the same fixed
 //! order (blocks in order, one fused multiply-add per block of the exact integer dot product), so
 //! a result does not depend on which kernel ran, N, the tiling or the thread count: prefill,
-//! batched and one-at-a-time decoding agree bitwise.
+//! batched and one-at-a-time decoding agree bitwise on one instruction set (the portable kernel
+//! multiplies and adds separately, so it agrees with the x86 ones within rounding, not bitwise).
 //!
 //! Sources: llama.cpp's `quantize_row_q8_0` and `ggml_vec_dot_q8_0_q8_0` / `ggml_vec_dot_q4_0_q8_0`
 //! (ggml-cpu/arch/x86/quants.c) for the arithmetic; the code is ours.
@@ -156,6 +157,18 @@ pub fn qint_forward(isa: Isa, out: &mut [f32], a: &QAct, w: &QMat, bias: Option<
         w.qtype.name()
     );
     assert_eq!(a.k, k, "qint_forward: activations have K={} for K={k}", a.k);
+    // the SIMD kernels index by these lengths: a hand-built QAct or QMat must not let them read
+    // past the end
+    let nb = k / QK;
+    assert!(
+        k.is_multiple_of(QK) && a.qs.len() == n * k && a.d.len() == n * nb && a.sum.len() == n * nb,
+        "qint_forward: QAct buffers are not (N, K) / (N, K/32)"
+    );
+    assert!(
+        w.qtype.row_bytes(k).map(|rb| rb * r) == Some(w.data.len()),
+        "qint_forward: weight bytes are not R rows of K {} values",
+        w.qtype.name()
+    );
     assert_eq!(out.len(), n * r, "qint_forward: out is not (N, R)");
     if n == 0 || r == 0 {
         return;
