@@ -256,19 +256,11 @@ fn rows_dispatch(isa: Isa, w: &QMat, a: &QAct, out: &OutCols, packed: bool) {
         // SAFETY: Avx512/Avx2 only run when the CPU supports them (checked here).
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 if isa.is_supported() && super::isa::has_vnni() => unsafe {
-            if packed {
-                super::qint_x86::rows_packed_vnni(w, a, out)
-            } else {
-                super::qint_x86::rows_vnni(w, a, out)
-            }
+            super::qint_x86::rows_vnni(w, a, out, packed)
         },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 | Isa::Avx2 if Isa::Avx2.is_supported() => unsafe {
-            if packed {
-                super::qint_x86::rows_packed_avx2(w, a, out)
-            } else {
-                super::qint_x86::rows_avx2(w, a, out)
-            }
+            super::qint_x86::rows_avx2(w, a, out, packed)
         },
         _ => rows_portable(w, a, out),
     }

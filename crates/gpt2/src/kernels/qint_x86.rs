@@ -18,7 +18,7 @@
 //!   unsigned operand: `|w| · (x · sign w)` (llama.cpp's trick; |−128| = 128 still fits an
 //!   unsigned byte). q4_0: nibbles are unsigned already, and the offset of 8 is removed with the
 //!   activation block sum: `Σ (q − 8) x = Σ q x − 8 Σ x`.
-//! - **Packed kernel** ([`rows_packed_vnni`], [`rows_packed_avx2`]; prefill, N ≥
+//! - **Packed kernel** (the same entry points with `packed`; prefill, N ≥
 //!   [`super::qint::PACKED_MIN_N`]): a task repacks 16 weight rows at a time into a buffer that
 //!   stays in L1/L2, as GEMM libraries pack panels: per block, 8 registers of "4 bytes of each of
 //!   8 rows". One `vpdpbusd` (or `vpmaddubsw` + `vpmaddwd`) of such a register with 4 bytes of an
@@ -202,32 +202,6 @@ unsafe fn rows<const T: u8, const VNNI: bool, const MAXR: usize>(
             r0 += m;
         }
         j += 8;
-    }
-}
-
-/// The streaming AVX-512 VNNI kernel (256-bit registers, `vpdpbusd`).
-///
-/// # Safety
-/// The CPU must support AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C; `w` is q8_0 or q4_0.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-pub unsafe fn rows_vnni(w: &QMat, a: &QAct, out: &OutCols) {
-    assert!(w.cols == a.k && out.j1 <= w.rows && out.n == a.n);
-    match w.qtype {
-        QType::Q8_0 => rows::<Q8, true, 4>(w, a, out),
-        _ => rows::<Q4, true, 4>(w, a, out),
-    }
-}
-
-/// The streaming AVX2 kernel (`vpmaddubsw` + `vpmaddwd`).
-///
-/// # Safety
-/// The CPU must support AVX2, FMA and F16C; as [`rows_vnni`] otherwise.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn rows_avx2(w: &QMat, a: &QAct, out: &OutCols) {
-    assert!(w.cols == a.k && out.j1 <= w.rows && out.n == a.n);
-    match w.qtype {
-        QType::Q8_0 => rows::<Q8, false, 1>(w, a, out),
-        _ => rows::<Q4, false, 1>(w, a, out),
     }
 }
 
@@ -419,29 +393,36 @@ unsafe fn rows_packed<const T: u8, const VNNI: bool, const MAXR: usize>(
     }
 }
 
-/// The packed AVX-512 VNNI kernel, for many activation rows (prefill); the same results as
-/// [`rows_vnni`], bit for bit.
+/// The AVX-512 VNNI kernels (256-bit registers, `vpdpbusd`): packed when `packed` (prefill),
+/// streaming otherwise; the same results either way, bit for bit.
 ///
 /// # Safety
-/// As [`rows_vnni`].
+/// The CPU must support AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C. Panics unless `w` is q8_0 or
+/// q4_0 and the shapes agree.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-pub unsafe fn rows_packed_vnni(w: &QMat, a: &QAct, out: &OutCols) {
+pub unsafe fn rows_vnni(w: &QMat, a: &QAct, out: &OutCols, packed: bool) {
     assert!(w.cols == a.k && out.j1 <= w.rows && out.n == a.n);
-    match w.qtype {
-        QType::Q8_0 => rows_packed::<Q8, true, 4>(w, a, out),
-        _ => rows_packed::<Q4, true, 4>(w, a, out),
+    match (w.qtype, packed) {
+        (QType::Q8_0, true) => rows_packed::<Q8, true, 4>(w, a, out),
+        (QType::Q4_0, true) => rows_packed::<Q4, true, 4>(w, a, out),
+        (QType::Q8_0, false) => rows::<Q8, true, 4>(w, a, out),
+        (QType::Q4_0, false) => rows::<Q4, true, 4>(w, a, out),
+        (t, _) => panic!("qint: {} weights", t.name()),
     }
 }
 
-/// The packed AVX2 kernel (`vpmaddubsw` + `vpmaddwd`); the same results as [`rows_avx2`].
+/// The AVX2 kernels (`vpmaddubsw` + `vpmaddwd`), as [`rows_vnni`].
 ///
 /// # Safety
-/// As [`rows_avx2`].
+/// The CPU must support AVX2, FMA and F16C; as [`rows_vnni`] otherwise.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn rows_packed_avx2(w: &QMat, a: &QAct, out: &OutCols) {
+pub unsafe fn rows_avx2(w: &QMat, a: &QAct, out: &OutCols, packed: bool) {
     assert!(w.cols == a.k && out.j1 <= w.rows && out.n == a.n);
-    match w.qtype {
-        QType::Q8_0 => rows_packed::<Q8, false, 2>(w, a, out),
-        _ => rows_packed::<Q4, false, 2>(w, a, out),
+    match (w.qtype, packed) {
+        (QType::Q8_0, true) => rows_packed::<Q8, false, 2>(w, a, out),
+        (QType::Q4_0, true) => rows_packed::<Q4, false, 2>(w, a, out),
+        (QType::Q8_0, false) => rows::<Q8, false, 1>(w, a, out),
+        (QType::Q4_0, false) => rows::<Q4, false, 1>(w, a, out),
+        (t, _) => panic!("qint: {} weights", t.name()),
     }
 }
