@@ -11,7 +11,7 @@
 //! | --- | --- |
 //! | keys `transformer.wte.weight` … or `wte.weight` … | table names without the prefix; both spellings are read |
 //! | Conv1D weights `attn.c_attn`, `attn.c_proj`, `mlp.c_fc`, `mlp.c_proj` stored `(in, out)` | the same `(in, out)`: **no transpose** (GPT-2's `Conv1D` computes `x · W + b`, unlike `nn.Linear`) |
-//! | `lm_head.weight (V, C)` present or absent | ignored after its shape is checked: GPT-2 ties the lm_head to `wte` (`tie_word_embeddings`), as `transformers` does on load |
+//! | `lm_head.weight (V, C)` present or absent | checked for shape and for being equal to `wte`, then dropped: GPT-2 ties the lm_head to `wte` (`tie_word_embeddings`). A head that differs from `wte` is refused ([`CheckpointError::UntiedLmHead`]): we never run a checkpoint with a head other than its own |
 //! | `h.{i}.attn.bias`, `h.{i}.attn.masked_bias` | skipped: causal-mask buffers of old `transformers`, not parameters |
 //! | `score.weight (num_labels, C)`, unprefixed | the classification head; its presence makes a classification model |
 //! | config.json `n_ctx` without `n_positions` (older files) | `n_positions` (done by [`Gpt2Config::from_json_file`]) |
@@ -147,6 +147,25 @@ pub enum CheckpointError {
         file: String,
         /// The shape of `score.weight` in the file.
         got: Vec<usize>,
+    },
+    /// `lm_head.weight` differs from `wte`: an untied head, which GPT-2 does not have and we do not
+    /// implement. Refused rather than silently replaced by the tied head.
+    #[error(
+        "{file}: tensor `{key}` differs from `wte` (first at element {index}: {head} against \
+         {wte}): this checkpoint has an untied lm_head, which is not supported (GPT-2 ties \
+         lm_head to wte, tie_word_embeddings = true)"
+    )]
+    UntiedLmHead {
+        /// The weights file.
+        file: String,
+        /// The key, as spelled in the file.
+        key: String,
+        /// Flat index (row · C + column) of the first differing element.
+        index: usize,
+        /// That element in the head.
+        head: f32,
+        /// That element in `wte`.
+        wte: f32,
     },
     /// [`save`] was asked to create a folder whose parent does not exist.
     #[error("cannot create checkpoint folder {dir}: its parent folder does not exist")]
@@ -569,6 +588,43 @@ fn fill(
                 msg: format!("tensor `{}`: {msg}", found.key),
             }
         })?;
+    }
+    if let Some(head) = tensors.get("lm_head.weight") {
+        let wte = specs
+            .iter()
+            .find(|s| s.name == "wte.weight")
+            .expect("the table has wte");
+        check_tied(head, &params.data[wte.offset..wte.offset + wte.numel()])?;
+    }
+    Ok(())
+}
+
+/// Checks that the file's `lm_head.weight` equals `wte` (already converted to f32) element by
+/// element, converting the head a chunk at a time.
+///
+/// Errors: [`CheckpointError::UntiedLmHead`] at the first difference; `Corrupt` as [`convert`].
+fn check_tied(head: &Found<'_>, wte: &[f32]) -> Result<(), CheckpointError> {
+    const ROWS: usize = 1 << 16;
+    let dtype = head.view.dtype();
+    let bytes = head.view.data();
+    let mut buf = vec![0f32; ROWS.min(wte.len())];
+    for (i, want) in wte.chunks(ROWS).enumerate() {
+        let got = &mut buf[..want.len()];
+        let at = i * ROWS * dtype.size();
+        let raw = bytes.get(at..at + want.len() * dtype.size()).unwrap_or(&[]);
+        convert(got, dtype, raw).map_err(|msg| CheckpointError::Corrupt {
+            file: head.file(),
+            msg: format!("tensor `{}`: {msg}", head.key),
+        })?;
+        if let Some(j) = (0..want.len()).find(|&j| got[j].to_bits() != want[j].to_bits()) {
+            return Err(CheckpointError::UntiedLmHead {
+                file: head.file(),
+                key: head.key.clone(),
+                index: i * ROWS + j,
+                head: got[j],
+                wte: want[j],
+            });
+        }
     }
     Ok(())
 }

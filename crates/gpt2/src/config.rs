@@ -4,8 +4,29 @@
 //! `vocab_size`, `layer_norm_epsilon`), so a config file is read and written without a translation
 //! table. Presets carry the published sizes of the four OpenAI checkpoints (Radford et al. 2019, Table 2).
 //!
-//! Non-goals: the dropout and initializer fields of `GPT2Config` are read (dropout) or ignored (init);
-//! GPT-2 variants with other activations or rotary positions are out of scope.
+//! # Every field of `GPT2Config`, and what we do with it
+//!
+//! A field that changes the maths is either implemented or refused by name, never ignored
+//! ([`Gpt2Config::from_json_str`] checks them):
+//!
+//! | field | handling |
+//! | --- | --- |
+//! | `n_layer`, `n_head`, `n_embd`, `vocab_size`, `n_positions` (`n_ctx` alias) | the sizes |
+//! | `layer_norm_epsilon` | ε of every LayerNorm |
+//! | `embd_pdrop`, `attn_pdrop`, `resid_pdrop` | training dropout |
+//! | `num_labels`, `id2label`, `label2id`, `pad_token_id` | the classification head |
+//! | `activation_function` | `gelu_new` (GPT-2's tanh form); `gelu_pytorch_tanh` and `gelu_fast` are the same formula; any other (`gelu`, the erf form, `relu`, …) is refused |
+//! | `n_inner` | `null` or `4·n_embd`; another MLP width is refused |
+//! | `scale_attn_weights` | `true` (scores ÷ √HS); `false` is refused |
+//! | `scale_attn_by_inverse_layer_idx` | `false`; `true` (scores ÷ (layer + 1)) is refused |
+//! | `reorder_and_upcast_attn` | either: it only moves the scaling before q·kᵀ and upcasts to f32 for fp16 runs; our attention computes in f32 already, so it changes rounding only |
+//! | `tie_word_embeddings` | `true`; `false` (a separate lm_head) is refused |
+//! | `add_cross_attention` | `false`; `true` (an encoder-decoder block) is refused |
+//! | `problem_type` | absent or `single_label_classification`; `regression` and `multi_label_classification` are refused |
+//! | `model_type` | `gpt2` when present |
+//! | `initializer_range`, `summary_*` (the multiple-choice head of `GPT2DoubleHeadsModel`), `use_cache`, `bos_token_id`, `eos_token_id`, `architectures`, `torch_dtype`, `transformers_version`, `task_specific_params` | no effect on what we compute (initialisation is GPT-2's, in `params`) |
+//!
+//! Non-goals: GPT-2 variants with other activations or rotary positions.
 
 use std::path::Path;
 
@@ -177,6 +198,9 @@ impl Gpt2Config {
     }
 
     /// Parses the text of a `config.json` and validates it. See [`Gpt2Config::from_json_file`].
+    ///
+    /// Fields of `GPT2Config` that change the maths and that we do not implement are refused by
+    /// name (the table in the module doc).
     pub fn from_json_str(text: &str) -> Result<Self, ConfigError> {
         let mut v: serde_json::Value =
             serde_json::from_str(text).map_err(|source| ConfigError::Json {
@@ -184,6 +208,7 @@ impl Gpt2Config {
                 source,
             })?;
         if let Some(obj) = v.as_object_mut() {
+            check_fixed_fields(obj)?;
             if !obj.contains_key("n_positions") {
                 if let Some(n_ctx) = obj.get("n_ctx").cloned() {
                     obj.insert("n_positions".into(), n_ctx);
@@ -296,9 +321,130 @@ impl Gpt2Config {
     }
 }
 
+/// Refuses the `GPT2Config` fields whose non-default values change the maths in a way we do not
+/// implement (module doc). `obj` is the raw config.json object; `n_embd` is read from it for
+/// `n_inner`.
+fn check_fixed_fields(obj: &serde_json::Map<String, serde_json::Value>) -> Result<(), ConfigError> {
+    use serde_json::Value;
+    let refuse = |field: &'static str, got: &Value, why: &str| {
+        Err(ConfigError::Field {
+            field,
+            msg: format!("{got} is not supported: {why}"),
+        })
+    };
+    if let Some(v) = obj.get("activation_function") {
+        let ok = matches!(
+            v.as_str(),
+            Some("gelu_new" | "gelu_pytorch_tanh" | "gelu_fast")
+        );
+        if !ok {
+            return refuse(
+                "activation_function",
+                v,
+                "GPT-2's MLP uses the tanh GELU (\"gelu_new\"); other activations, the erf \"gelu\" among them, are not implemented",
+            );
+        }
+    }
+    if let Some(v) = obj.get("n_inner") {
+        let four_c = obj
+            .get("n_embd")
+            .and_then(Value::as_u64)
+            .map(|c| c.saturating_mul(4));
+        if !v.is_null() && v.as_u64() != four_c {
+            return refuse(
+                "n_inner",
+                v,
+                "the MLP width is 4·n_embd in GPT-2 (null or 4·n_embd)",
+            );
+        }
+    }
+    let flags: [(&'static str, bool, &str); 4] = [
+        (
+            "scale_attn_weights",
+            true,
+            "GPT-2 divides attention scores by √(head size)",
+        ),
+        (
+            "scale_attn_by_inverse_layer_idx",
+            false,
+            "the extra 1/(layer + 1) score scaling is not implemented",
+        ),
+        (
+            "tie_word_embeddings",
+            true,
+            "GPT-2's lm_head is tied to wte; a separate lm_head is not implemented",
+        ),
+        (
+            "add_cross_attention",
+            false,
+            "cross-attention (an encoder-decoder model) is not implemented",
+        ),
+    ];
+    for (field, want, why) in flags {
+        if let Some(v) = obj.get(field) {
+            if !v.is_null() && v.as_bool() != Some(want) {
+                return refuse(field, v, why);
+            }
+        }
+    }
+    if let Some(v) = obj.get("problem_type") {
+        if !v.is_null() && v.as_str() != Some("single_label_classification") {
+            return refuse(
+                "problem_type",
+                v,
+                "only single-label classification (softmax cross-entropy) is implemented",
+            );
+        }
+    }
+    if let Some(v) = obj.get("model_type") {
+        if v.as_str() != Some("gpt2") {
+            return refuse("model_type", v, "this is a GPT-2 implementation");
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_that_change_the_maths_are_refused_by_name() {
+        let base = r#""n_layer":2,"n_head":3,"n_embd":48,"n_positions":37,"vocab_size":1000"#;
+        for (extra, field) in [
+            (r#""activation_function":"gelu""#, "activation_function"),
+            (r#""activation_function":"relu""#, "activation_function"),
+            (r#""n_inner":100"#, "n_inner"),
+            (r#""scale_attn_weights":false"#, "scale_attn_weights"),
+            (
+                r#""scale_attn_by_inverse_layer_idx":true"#,
+                "scale_attn_by_inverse_layer_idx",
+            ),
+            (r#""tie_word_embeddings":false"#, "tie_word_embeddings"),
+            (r#""add_cross_attention":true"#, "add_cross_attention"),
+            (r#""problem_type":"regression""#, "problem_type"),
+            (r#""model_type":"gpt_neo""#, "model_type"),
+        ] {
+            let err = Gpt2Config::from_json_str(&format!("{{{base},{extra}}}"))
+                .expect_err(extra)
+                .to_string();
+            assert!(err.contains(&format!("`{field}`")), "{extra}: {err}");
+        }
+        for extra in [
+            r#""activation_function":"gelu_new""#,
+            r#""activation_function":"gelu_pytorch_tanh""#,
+            r#""n_inner":null"#,
+            r#""n_inner":192"#,
+            r#""scale_attn_weights":true"#,
+            r#""scale_attn_by_inverse_layer_idx":false"#,
+            r#""reorder_and_upcast_attn":true"#,
+            r#""tie_word_embeddings":true"#,
+            r#""problem_type":"single_label_classification""#,
+            r#""summary_type":"cls_index","initializer_range":0.5"#,
+        ] {
+            Gpt2Config::from_json_str(&format!("{{{base},{extra}}}")).expect(extra);
+        }
+    }
 
     #[test]
     fn presets_have_published_parameter_counts() {

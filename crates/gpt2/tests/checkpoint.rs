@@ -242,13 +242,12 @@ fn loads_keys_without_prefix_with_lm_head_and_mask_buffers() {
     let p = random_params(&cfg, 11);
     let mut e = entries(&p, false);
     let wte = p.get("wte.weight").unwrap();
-    // An untied-looking lm_head is still ignored: GPT-2 ties it to wte.
-    let lm_head: Vec<f32> = wte.iter().map(|x| x + 1.0).collect();
+    // A tied lm_head saved beside wte (as old transformers did) is checked and dropped.
     e.push((
         "lm_head.weight".into(),
         Dtype::F32,
         vec![11, 12],
-        f32_bytes(&lm_head),
+        f32_bytes(wte),
     ));
     for i in 0..cfg.n_layer {
         let mask: Vec<f32> = (0..49)
@@ -456,6 +455,30 @@ fn a_misshapen_tensor_names_the_key_and_both_shapes() {
     ] {
         assert!(msg.contains(part), "`{part}` not in: {msg}");
     }
+}
+
+#[test]
+fn an_untied_lm_head_is_refused_not_replaced_by_wte() {
+    // A checkpoint whose head differs from wte (tie_word_embeddings false in its origin) must not
+    // run silently with the tied head.
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tiny_cfg(None);
+    let p = random_params(&cfg, 11);
+    let mut e = entries(&p, false);
+    let mut head = p.get("wte.weight").unwrap().to_vec();
+    head[5 * 12 + 3] += 0.25;
+    e.push((
+        "lm_head.weight".into(),
+        Dtype::F32,
+        vec![11, 12],
+        f32_bytes(&head),
+    ));
+    write_dir(tmp.path(), &cfg, &e);
+    let msg = checkpoint::load(tmp.path()).unwrap_err().to_string();
+    assert!(
+        msg.contains("lm_head.weight") && msg.contains("untied") && msg.contains("element 63"),
+        "{msg}"
+    );
 }
 
 #[test]
