@@ -681,3 +681,73 @@ fn sft_trains_on_prompt_completion_pairs() {
     a.extend_from_slice(TINY);
     fails(&a, &["bad.jsonl:2", "JSON object"]);
 }
+
+/// A model whose vocabulary is smaller than the tokenizer's (the vocab-500 classifier fixture):
+/// every path that feeds token ids to it must stop with an error naming the id and vocab_size,
+/// never reach `kernels::encoder` (where an id ≥ vocab_size used to panic).
+#[test]
+fn token_ids_beyond_a_small_vocabulary_are_errors_in_every_task_path() {
+    let model =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../gpt2/tests/fixtures/tasks/tiny-classifier");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // "hello world" is ids 31373, 995 in GPT-2's tokenizer: both ≥ 500.
+    let data = d.join("data.tsv");
+    std::fs::write(&data, "sentence\tlabel\nhello world\tpos\nhello\tneg\n").unwrap();
+    let pairs = d.join("pairs.jsonl");
+    std::fs::write(
+        &pairs,
+        "{\"prompt\": \"hello\", \"completion\": \" world\"}\n",
+    )
+    .unwrap();
+    let out = d.join("out");
+    let want = ["token id 31373 is out of range", "vocab_size is 500"];
+    fails(
+        &["classify", "--model", s(&model), "--text", "hello world"],
+        &want,
+    );
+    fails(
+        &[
+            "eval",
+            "--task",
+            "classify",
+            "--model",
+            s(&model),
+            "--data",
+            s(&data),
+        ],
+        &want,
+    );
+    for (task, data) in [("classify", &data), ("sft", &pairs)] {
+        let err = fails(
+            &[
+                "train",
+                "--task",
+                task,
+                "--init-from",
+                s(&model),
+                "--data",
+                s(data),
+                "--out",
+                s(&out),
+                "--steps",
+                "1",
+            ],
+            &["vocab_size is 500"],
+        );
+        assert!(err.contains("line 2") || err.contains("line 1"), "{err}");
+    }
+    // the LM paths already refused such ids; they stay errors
+    fails(
+        &[
+            "generate",
+            "--model",
+            s(&model),
+            "--prompt",
+            "hello world",
+            "--max-new-tokens",
+            "1",
+        ],
+        &["vocab_size is 500"],
+    );
+}

@@ -64,6 +64,16 @@ pub enum ConfigError {
     UnknownPreset(String),
 }
 
+/// A token id that a model has no embedding for (≥ `vocab_size`), from [`Gpt2Config::check_ids`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("token id {id} is out of range: the model's vocab_size is {vocab_size}")]
+pub struct OutOfVocab {
+    /// The first offending id.
+    pub id: u32,
+    /// The model's `vocab_size`.
+    pub vocab_size: usize,
+}
+
 /// The GPT-2 architecture's sizes, as in Hugging Face's `GPT2Config`.
 ///
 /// Legend used across the crate: B batch, T time (sequence position), C = `n_embd` channels,
@@ -171,6 +181,22 @@ impl Gpt2Config {
             "gpt2-large" => Ok(Self::gpt2_large()),
             "gpt2-xl" => Ok(Self::gpt2_xl()),
             _ => Err(ConfigError::UnknownPreset(name.to_string())),
+        }
+    }
+
+    /// Checks that every id of `ids` is < `vocab_size`. Every path that takes token ids (the
+    /// model's forward, generation, the tasks' prediction and training) checks them with this
+    /// once, where they enter the library, so ids from a tokenizer larger than the model's
+    /// vocabulary give an error, never an out-of-bounds read in `kernels::encoder`.
+    ///
+    /// Errors: [`OutOfVocab`] with the first offending id.
+    pub fn check_ids(&self, ids: &[u32]) -> Result<(), OutOfVocab> {
+        match ids.iter().find(|&&id| id as usize >= self.vocab_size) {
+            Some(&id) => Err(OutOfVocab {
+                id,
+                vocab_size: self.vocab_size,
+            }),
+            None => Ok(()),
         }
     }
 

@@ -185,12 +185,8 @@ impl Sequence {
         } else {
             prompt.to_vec()
         };
-        if let Some(&bad) = prompt.iter().find(|&&t| t as usize >= cfg.vocab_size) {
-            return Err(Error::Invalid(format!(
-                "prompt token id {bad} is out of range: vocab_size is {}",
-                cfg.vocab_size
-            )));
-        }
+        cfg.check_ids(&prompt)
+            .map_err(|e| Error::Invalid(format!("prompt: {e}")))?;
         if prompt.len() > cfg.n_positions {
             return Err(Error::Invalid(format!(
                 "prompt is {} tokens, longer than the model's context of {} tokens (n_positions)",

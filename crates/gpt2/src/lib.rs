@@ -72,7 +72,7 @@ pub mod train;
 pub mod trainer;
 pub mod weights;
 
-pub use config::Gpt2Config;
+pub use config::{Gpt2Config, OutOfVocab};
 pub use error::{Error, Result};
 pub use model::{KvCache, Logits, Model};
 pub use params::Params;

@@ -343,11 +343,8 @@ impl Model {
             if seq.is_empty() {
                 return Err(Error::Invalid(format!("sequence {s} has no tokens")));
             }
-            if let Some(&bad) = seq.iter().find(|&&t| t as usize >= v) {
-                return Err(Error::Invalid(format!(
-                    "token id {bad} is out of range: vocab_size is {v}"
-                )));
-            }
+            cfg.check_ids(seq)
+                .map_err(|e| Error::Invalid(format!("sequence {s}: {e}")))?;
             let need = cache.len + seq.len();
             if need > cache.cap {
                 return Err(Error::Invalid(format!(

@@ -80,6 +80,12 @@ pub fn classify(args: &Args, data: &Path) -> anyhow::Result<()> {
     let tok = Tokenizer::gpt2()?;
     let opts = args.columns.encode_options(&params.cfg)?;
     let ds = classify_file(data, "--data", &args.columns, &labels, &tok, &opts)?;
+    for e in &ds.examples {
+        params
+            .cfg
+            .check_ids(&e.ids)
+            .with_context(|| format!("--data {}:{}", data.display(), e.line))?;
+    }
     let seqs: Vec<Vec<u32>> = ds.examples.iter().map(|e| e.ids.clone()).collect();
     let pb = bar(seqs.len(), "texts");
     let probs = classify::predict(params, &seqs, 32, &mut |n| pb.inc(n as u64))?;

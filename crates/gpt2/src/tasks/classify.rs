@@ -544,8 +544,8 @@ impl Classifier {
 /// Class probabilities (softmax of the logits) of each sequence, in the order given; batches of
 /// `batch_size` sequences of similar length. Every sequence must have 1..=n_positions tokens.
 ///
-/// Errors: [`TaskError::Invalid`] for a model without a head, an empty sequence or one longer
-/// than the context.
+/// Errors: [`TaskError::Invalid`] for a model without a head, an empty sequence, one longer
+/// than the context or a token id ≥ vocab_size.
 pub fn predict(
     params: &Params,
     seqs: &[Vec<u32>],
@@ -565,6 +565,10 @@ pub fn predict(
             s.len(),
             cfg.n_positions
         )));
+    }
+    for (i, s) in seqs.iter().enumerate() {
+        cfg.check_ids(s)
+            .map_err(|e| TaskError::Invalid(format!("sequence {}: {e}", i + 1)))?;
     }
     let mut order: Vec<usize> = (0..seqs.len()).collect();
     order.sort_by_key(|&i| seqs[i].len());
@@ -770,22 +774,26 @@ impl Objective for ClassifyObjective {
                 "the model has no classification head (score.weight)".into(),
             ));
         };
-        let sets = std::iter::once(&self.train).chain(self.val.as_ref());
-        for e in sets.flat_map(|d| &d.examples) {
+        let sets = std::iter::once(("training", &self.train))
+            .chain(self.val.as_ref().map(|v| ("validation", v)));
+        for (set, e) in sets.flat_map(|(set, d)| d.examples.iter().map(move |e| (set, e))) {
             if e.label >= k {
                 return Err(TrainError::Invalid(format!(
-                    "line {}: label index {} but the model has {k} labels",
+                    "{set} data, line {}: label index {} but the model has {k} labels",
                     e.line, e.label
                 )));
             }
             if e.ids.len() > cfg.n_positions {
                 return Err(TrainError::Invalid(format!(
-                    "line {}: {} tokens, more than the model's context (n_positions {})",
+                    "{set} data, line {}: {} tokens, more than the model's context (n_positions {})",
                     e.line,
                     e.ids.len(),
                     cfg.n_positions
                 )));
             }
+            cfg.check_ids(&e.ids).map_err(|err| {
+                TrainError::Invalid(format!("{set} data, line {}: {err}", e.line))
+            })?;
         }
         Ok(())
     }

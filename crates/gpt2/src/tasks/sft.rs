@@ -355,18 +355,20 @@ impl Objective for SftObjective {
     }
     fn prepare(&mut self, params: &Params, _eval: bool) -> Result<(), TrainError> {
         let cfg = &params.cfg;
-        let sets = std::iter::once(&self.train).chain(self.val.as_ref());
-        for e in sets.flat_map(|d| &d.examples) {
-            if e.ids.len() > cfg.n_positions + 1
-                || e.ids.iter().any(|&i| i as usize >= cfg.vocab_size)
-            {
+        let sets = std::iter::once(("training", &self.train))
+            .chain(self.val.as_ref().map(|v| ("validation", v)));
+        for (set, e) in sets.flat_map(|(set, d)| d.examples.iter().map(move |e| (set, e))) {
+            if e.ids.len() > cfg.n_positions + 1 {
                 return Err(TrainError::Invalid(format!(
-                    "line {}: {} tokens (at most n_positions {} fit) or an id outside the vocabulary",
+                    "{set} data, line {}: {} tokens, more than fit in the model's context (n_positions {} + 1)",
                     e.line,
                     e.ids.len(),
                     cfg.n_positions
                 )));
             }
+            cfg.check_ids(&e.ids).map_err(|err| {
+                TrainError::Invalid(format!("{set} data, line {}: {err}", e.line))
+            })?;
         }
         Ok(())
     }
