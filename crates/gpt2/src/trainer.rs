@@ -271,13 +271,15 @@ pub struct TrainData {
 pub struct StepMetrics {
     /// Step index (0-based).
     pub step: usize,
-    /// Mean cross-entropy over the step's micro-batches, nats.
+    /// Mean cross-entropy over every counted target of the step (all its micro-batches: tokens,
+    /// completion tokens for SFT, examples for classification), nats.
     pub loss: f32,
     /// Learning rate used.
     pub lr: f32,
     /// Global gradient norm before clipping.
     pub grad_norm: f32,
-    /// B·T·N tokens over the step's wall time (forward, backward, update).
+    /// Real input tokens of the step's micro-batches over its wall time (forward, backward,
+    /// update); B·T·N for language modelling.
     pub tokens_per_s: f64,
     /// The step's wall time in seconds.
     pub seconds: f64,
@@ -896,22 +898,35 @@ pub(crate) trait Objective {
     fn loader_state(&self) -> LoaderState;
     /// Moves the loader to a saved position.
     fn restore(&mut self, state: &LoaderState) -> Result<(), TrainError>;
-    /// Forward and backward of the next micro-batch (gradients scaled by `loss_scale`, added into
-    /// `grads`); returns its loss and the number of real tokens in it. A non-finite loss skips the
+    /// Forward and backward of the next micro-batch. Adds into `grads` the gradient of the
+    /// micro-batch's *summed* loss over its counted targets (Σ ℓ, i.e. `counted` × the mean), so
+    /// the loop can divide a step's sum by the step's total count
+    /// ([`train::average_and_clip`]): token-weighted accumulation. A non-finite loss skips the
     /// backward.
     fn micro_step(
         &mut self,
         params: &Params,
         grads: &mut Params,
         dropout: Option<&mut Rng>,
-        loss_scale: f32,
-    ) -> (f32, usize);
+    ) -> MicroStep;
     /// Validation loss (and accuracy, for classification) over `steps` batches.
     fn evaluate(&mut self, params: &Params, steps: usize) -> Option<(f32, Option<f32>)>;
     /// Whether the run draws text samples.
     fn samples(&self) -> bool {
         false
     }
+}
+
+/// What one micro-batch of an [`Objective`] gave.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MicroStep {
+    /// Mean loss over the counted targets.
+    pub loss: f32,
+    /// Targets the loss counts: every token for language modelling, completion tokens for SFT,
+    /// examples for classification.
+    pub counted: usize,
+    /// Real (unpadded) input tokens, for throughput.
+    pub tokens: usize,
 }
 
 /// The language-model objective: (B, T) windows of a token shard.
@@ -975,8 +990,7 @@ impl Objective for LmObjective {
         params: &Params,
         grads: &mut Params,
         dropout: Option<&mut Rng>,
-        loss_scale: f32,
-    ) -> (f32, usize) {
+    ) -> MicroStep {
         let (loader, acts, bufs) = (
             self.loader.as_mut().expect("prepared"),
             self.acts.as_mut().expect("prepared"),
@@ -984,10 +998,16 @@ impl Objective for LmObjective {
         );
         loader.next_batch(&mut bufs.x, &mut bufs.y);
         let loss = train::forward(params, acts, &bufs.x, &bufs.y, dropout);
+        let n = self.b * self.t;
         if loss.is_finite() {
-            train::backward(params, grads, acts, &bufs.x, &bufs.y, loss_scale);
+            // backward's dloss per target is loss_scale / (B·T): 1, the summed loss's
+            train::backward(params, grads, acts, &bufs.x, &bufs.y, n as f32);
         }
-        (loss, self.b * self.t)
+        MicroStep {
+            loss,
+            counted: n,
+            tokens: n,
+        }
     }
     fn evaluate(&mut self, params: &Params, steps: usize) -> Option<(f32, Option<f32>)> {
         let val = self.val.as_ref()?;
@@ -1133,7 +1153,7 @@ pub fn train_task(
         let t0 = Instant::now();
         grads.data.fill(0.0);
         let mut loss_sum = 0.0f64;
-        let mut tokens = 0usize;
+        let (mut counted, mut tokens) = (0usize, 0usize);
         let non_finite = |what, value| TrainError::NonFinite {
             step,
             what,
@@ -1145,19 +1165,18 @@ pub fn train_task(
         };
         for _ in 0..accum {
             let rng = (cfg.dropout > 0.0).then_some(&mut dropout_rng);
-            let (loss, n) = obj.micro_step(&params, &mut grads, rng, 1.0 / accum as f32);
-            if !loss.is_finite() {
-                return Err(non_finite("loss", loss));
+            let m = obj.micro_step(&params, &mut grads, rng);
+            if !m.loss.is_finite() {
+                return Err(non_finite("loss", m.loss));
             }
-            loss_sum += loss as f64;
-            tokens += n;
+            loss_sum += m.loss as f64 * m.counted as f64;
+            counted += m.counted;
+            tokens += m.tokens;
         }
-        let loss = (loss_sum / accum as f64) as f32;
-        let grad_norm = if cfg.grad_clip > 0.0 {
-            train::clip_grad_norm(&mut grads, cfg.grad_clip)
-        } else {
-            train::grad_norm(&grads)
-        };
+        // The step's loss and gradient are those of the mean over every counted target of the
+        // step, however the targets fell into micro-batches.
+        let loss = (loss_sum / counted.max(1) as f64) as f32;
+        let grad_norm = train::average_and_clip(&mut grads, counted, cfg.grad_clip);
         if !grad_norm.is_finite() {
             return Err(non_finite("gradient norm", grad_norm));
         }

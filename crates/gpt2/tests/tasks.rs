@@ -540,3 +540,116 @@ fn sft_training_lowers_the_completion_loss() {
     eprintln!("sft val losses {evals:?}");
     assert!(evals[evals.len() - 1] < 0.6 * evals[0], "{evals:?}");
 }
+
+/// One optimizer step on `data` with `b` × `accum`, no shuffling, dropout or clipping: the
+/// reported loss and gradient norm, and the weights after the step.
+fn one_step(
+    data: TaskData,
+    params: Params,
+    b: usize,
+    accum: usize,
+    t: usize,
+) -> (f32, f32, Params) {
+    let mut cfg = task_config(1, None);
+    (cfg.batch_size, cfg.grad_accum, cfg.seq_len) = (b, accum, t);
+    (cfg.shuffle, cfg.dropout, cfg.grad_clip) = (false, 0.0, 0.0);
+    (cfg.eval_every, cfg.sample_every, cfg.save_every) = (0, 0, 0);
+    // eps ≫ |g| makes the first AdamW update ≈ lr·g, so the weights compare the gradients (with
+    // the usual eps every update is ≈ ±lr, and rounding noise on a near-zero gradient flips it)
+    (cfg.lr, cfg.adamw.eps) = (1.0, 1.0);
+    let mut seen = None;
+    let out = trainer::train_task(&cfg, Start::Fresh(params), data, &mut |e| {
+        if let Event::Step(m) = e {
+            seen = Some((m.loss, m.grad_norm));
+        }
+    })
+    .unwrap();
+    let Outcome::Finished { params, .. } = out else {
+        panic!("not finished")
+    };
+    let (loss, norm) = seen.expect("one step");
+    (loss, norm, params)
+}
+
+#[test]
+fn accumulation_weights_micro_batches_by_their_counted_targets() {
+    // The same examples as one batch of 2 or as 2 micro-batches of 1 must give the same step:
+    // the gradient of the mean loss over all counted targets of the step. With a mean per
+    // micro-batch averaged over micro-batches (the old behaviour), SFT examples with 1 and 5
+    // completion targets gave a grad norm 6.62 against 4.40 on the real model.
+    let lm = gpt2::checkpoint::load(&fixtures().join("tiny-lm")).unwrap();
+    let sft_data = || TaskData::Sft {
+        train: sft::Dataset {
+            examples: vec![
+                sft::Example {
+                    line: 1,
+                    ids: vec![1, 2, 3, 4, 5, 6, 499],
+                    prompt_len: 6,
+                },
+                sft::Example {
+                    line: 2,
+                    ids: vec![7, 8, 9, 10, 11, 12, 499],
+                    prompt_len: 2,
+                },
+            ],
+            truncated: 0,
+        },
+        val: None,
+    };
+    let labels = LabelSet::from_training(["0", "1"]).unwrap();
+    let clf = classify::with_new_head(&lm, &labels, &mut Rng::seed(2));
+    let clf_data = || TaskData::Classify {
+        train: Dataset {
+            examples: vec![
+                Example {
+                    line: 2,
+                    ids: vec![3, 4],
+                    label: 0,
+                },
+                Example {
+                    line: 3,
+                    ids: vec![5, 6, 7, 8, 9, 10],
+                    label: 1,
+                },
+            ],
+            truncated: 0,
+            skipped: 0,
+        },
+        val: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let shard = dir.path().join("train.bin");
+    let tokens: Vec<u32> = (0..64).map(|i| (i * 37 % 500) as u32).collect();
+    gpt2::data::write_shard(&shard, &tokens).unwrap();
+    let lm_data = || {
+        TaskData::Lm(trainer::TrainData {
+            train: gpt2::data::Shard::open(&shard, 500).unwrap(),
+            val: None,
+        })
+    };
+    let cases: [(&str, &dyn Fn() -> TaskData, &Params); 3] = [
+        ("sft", &sft_data, &lm),
+        ("classify", &clf_data, &clf),
+        ("lm", &lm_data, &lm),
+    ];
+    for (task, data, params) in cases {
+        let (l2, n2, p2) = one_step(data(), params.clone(), 2, 1, 8);
+        let (l1, n1, p1) = one_step(data(), params.clone(), 1, 2, 8);
+        assert!(
+            (l1 - l2).abs() <= 1e-6 * l2.abs(),
+            "{task}: loss {l1} vs {l2}"
+        );
+        assert!(
+            (n1 - n2).abs() <= 1e-5 * n2,
+            "{task}: grad norm {n1} vs {n2}"
+        );
+        let worst = p1
+            .data
+            .iter()
+            .zip(&p2.data)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-6, "{task}: weights differ by {worst}");
+        assert!(p1.data != params.data, "{task}: the step changed nothing");
+    }
+}

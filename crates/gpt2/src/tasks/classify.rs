@@ -37,7 +37,7 @@ use crate::params::{param_specs, Params};
 use crate::rng::Rng;
 use crate::tokenizer::{Special, Tokenizer};
 use crate::train;
-use crate::trainer::{Objective, TrainError};
+use crate::trainer::{MicroStep, Objective, TrainError};
 
 use super::records::{read_records, Column};
 use super::{padded_len, ActsCache, ExampleLoader, TaskError, Truncate, PAD_TOKEN_ID};
@@ -810,8 +810,7 @@ impl Objective for ClassifyObjective {
         params: &Params,
         grads: &mut Params,
         dropout: Option<&mut Rng>,
-        loss_scale: f32,
-    ) -> (f32, usize) {
+    ) -> MicroStep {
         let idx = self.loader.next_batch(self.b);
         let rows: Vec<&[u32]> = idx
             .iter()
@@ -824,9 +823,14 @@ impl Objective for ClassifyObjective {
         let batch = Batch::new(&rows, labels, pad_id(&params.cfg), params.cfg.n_positions);
         let loss = self.clf.forward(params, &batch, dropout);
         if loss.is_finite() {
-            self.clf.backward(params, grads, &batch, loss_scale);
+            // the summed loss: dloss per example loss_scale / B = 1
+            self.clf.backward(params, grads, &batch, batch.b as f32);
         }
-        (loss, batch.lengths.iter().sum())
+        MicroStep {
+            loss,
+            counted: batch.b,
+            tokens: batch.lengths.iter().sum(),
+        }
     }
     fn evaluate(&mut self, params: &Params, steps: usize) -> Option<(f32, Option<f32>)> {
         let val = self.val.as_ref()?;

@@ -25,7 +25,7 @@ use crate::params::Params;
 use crate::rng::Rng;
 use crate::tokenizer::{Special, Tokenizer, EOT};
 use crate::train;
-use crate::trainer::{Objective, TrainError};
+use crate::trainer::{MicroStep, Objective, TrainError};
 
 use super::records::{read_records, Column};
 use super::{padded_len, ActsCache, ExampleLoader, TaskError};
@@ -385,8 +385,7 @@ impl Objective for SftObjective {
         params: &Params,
         grads: &mut Params,
         dropout: Option<&mut Rng>,
-        loss_scale: f32,
-    ) -> (f32, usize) {
+    ) -> MicroStep {
         let idx = self.loader.next_batch(self.b);
         let rows: Vec<&Example> = idx.iter().map(|&i| &self.train.examples[i]).collect();
         let batch = Batch::new(
@@ -396,9 +395,14 @@ impl Objective for SftObjective {
         );
         let loss = self.ft.forward(params, &batch, dropout);
         if loss.is_finite() {
-            self.ft.backward(params, grads, &batch, loss_scale);
+            // the summed loss: each counted target's weight 1/count times count
+            self.ft.backward(params, grads, &batch, batch.count as f32);
         }
-        (loss, rows.iter().map(|e| e.ids.len() - 1).sum())
+        MicroStep {
+            loss,
+            counted: batch.count,
+            tokens: rows.iter().map(|e| e.ids.len() - 1).sum(),
+        }
     }
     fn evaluate(&mut self, params: &Params, steps: usize) -> Option<(f32, Option<f32>)> {
         let val = self.val.as_ref()?;

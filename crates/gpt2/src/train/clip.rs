@@ -36,6 +36,36 @@ pub fn clip_grad_norm(grads: &mut Params, max_norm: f32) -> f32 {
     norm
 }
 
+/// Turns the gradients of a step's *summed* loss into those of its mean loss and clips them, in
+/// one pass: every gradient is multiplied by `coef / count`, where `coef` is
+/// [`clip_grad_norm`]'s coefficient for the averaged gradients (1 when `max_norm` ≤ 0 or the
+/// norm is within it). Returns the norm of the averaged gradients before clipping, `‖g‖₂ / count`.
+///
+/// `count` is the number of targets the summed loss counts over all micro-batches of the step
+/// (tokens for language modelling and SFT, examples for classification), so a step's gradient is
+/// that of the mean loss over all of them, however they were split into micro-batches
+/// (token-weighted accumulation). `count` 0 is taken as 1.
+pub fn average_and_clip(grads: &mut Params, count: usize, max_norm: f32) -> f32 {
+    let n = count.max(1) as f64;
+    let norm = (grad_norm(grads) as f64 / n) as f32;
+    let mut coef = 1.0f32;
+    if max_norm > 0.0 {
+        let c = (max_norm as f64 / (norm as f64 + 1e-6)) as f32;
+        if c < 1.0 || !c.is_finite() {
+            coef = c;
+        }
+    }
+    let scale = (coef as f64 / n) as f32;
+    if scale != 1.0 {
+        grads.data.par_chunks_mut(CHUNK).for_each(|c| {
+            for g in c {
+                *g *= scale;
+            }
+        });
+    }
+    norm
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +92,26 @@ mod tests {
         let scale = (1.0 / (5.0 + 1e-6f64)) as f32;
         assert_eq!(g.data[0], 3.0 * scale);
         assert_eq!(g.data[7], 4.0 * scale);
+        assert!((grad_norm(&g) - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn average_then_clip_divides_by_the_count() {
+        let cfg = Gpt2Config {
+            n_layer: 1,
+            n_head: 1,
+            n_embd: 4,
+            n_positions: 3,
+            vocab_size: 5,
+            ..Gpt2Config::gpt2()
+        };
+        let mut g = Params::zeros(&cfg);
+        g.data[0] = 30.0;
+        g.data[7] = 40.0;
+        let mut plain = g.clone();
+        assert_eq!(average_and_clip(&mut plain, 10, 0.0), 5.0);
+        assert_eq!((plain.data[0], plain.data[7]), (3.0, 4.0));
+        assert_eq!(average_and_clip(&mut g, 10, 1.0), 5.0);
         assert!((grad_norm(&g) - 1.0).abs() < 1e-6);
     }
 }

@@ -23,7 +23,7 @@ pub mod schedule;
 
 pub use activations::Activations;
 pub use adamw::{AdamW, AdamWConfig};
-pub use clip::{clip_grad_norm, grad_norm};
+pub use clip::{average_and_clip, clip_grad_norm, grad_norm};
 pub use dropout::Dropout;
 pub use passes::{backward, backward_hidden, backward_weighted, forward, forward_hidden};
 pub use schedule::{lr_at, LrSchedule};
