@@ -211,6 +211,42 @@ fn generation_stops_at_the_context_and_says_so() {
     assert_eq!(v["finish_reason"], "length");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("context of 37 tokens"), "{err}");
+
+    // The edges of the window, n_ctx - 1, n_ctx and n_ctx + 1 prompt tokens: one token, then a
+    // clear error for each prompt that leaves no room, never an empty success.
+    let run = |n: u32| {
+        gpt2(&[
+            "generate",
+            "--model",
+            &tiny(),
+            "--prompt-ids",
+            &ids_arg(&(0..n).collect::<Vec<_>>()),
+            "--max-new-tokens",
+            "5",
+            "--ignore-eos",
+            "--json",
+        ])
+    };
+    let out = run(36);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["tokens"].as_array().unwrap().len(), 1, "36 + 1 = 37");
+    assert_eq!(v["finish_reason"], "length");
+    for (n, needle) in [
+        (37, "fills the model's context of 37"),
+        (38, "longer than the model's context of 37"),
+    ] {
+        let out = run(n);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && out.stdout.is_empty(),
+            "{n} tokens: {err}"
+        );
+        assert!(
+            err.contains(needle) && err.contains(&format!("{n} tokens")),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -718,6 +718,43 @@ fn bad_requests_get_openai_errors() {
     );
     let (_, v) = srv.post("/v1/completions", &json!({"prompt": long_prompt}));
     assert_eq!(v["error"]["code"], "context_length_exceeded");
+    // the edges of the window (n_ctx 37): 36 prompt tokens give one token; 37 leave no room
+    // and are a 400 saying so (unless only scored: echo with max_tokens 0); 38 are too long
+    let (s36, v) = srv.post(
+        "/v1/completions",
+        &json!({"prompt": vec![64; 36], "max_tokens": 5, "temperature": 0}),
+    );
+    assert_eq!(s36, 200, "{v}");
+    assert_eq!(v["choices"][0]["finish_reason"], "length", "{v}");
+    assert_eq!(v["usage"]["completion_tokens"], 1, "{v}");
+    for n in [37, 38] {
+        let (status, v) = srv.post(
+            "/v1/completions",
+            &json!({"prompt": vec![64; n], "max_tokens": 5}),
+        );
+        assert_eq!(status, 400, "{n} tokens: {v}");
+        assert_eq!(v["error"]["code"], "context_length_exceeded", "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{n} tokens")),
+            "{v}"
+        );
+    }
+    let (s37, v) = srv.post(
+        "/v1/completions",
+        &json!({"prompt": vec![64; 37], "max_tokens": 0, "echo": true, "logprobs": 0}),
+    );
+    assert_eq!(s37, 200, "scoring a full window is allowed: {v}");
+    assert_eq!(
+        v["choices"][0]["logprobs"]["tokens"]
+            .as_array()
+            .unwrap()
+            .len(),
+        37,
+        "{v}"
+    );
     // still alive and well after all that
     assert_eq!(srv.health()["status"], "ok");
 }

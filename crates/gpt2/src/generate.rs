@@ -176,7 +176,8 @@ impl Sequence {
     /// GPT-2 does).
     ///
     /// Errors ([`Error::Invalid`]): invalid sampling parameters; an id ≥ V; a prompt longer than
-    /// maxT (the message names both lengths).
+    /// maxT, or exactly maxT long with `max_new_tokens` > 0, which leaves no room for a token
+    /// (the message names both lengths): a generation never ends empty without saying why.
     pub fn new(model: &Model, prompt: &[u32], opts: &GenerateOptions, seed: u64) -> Result<Self> {
         opts.sampling.validate()?;
         let cfg = model.config();
@@ -190,6 +191,14 @@ impl Sequence {
         if prompt.len() > cfg.n_positions {
             return Err(Error::Invalid(format!(
                 "prompt is {} tokens, longer than the model's context of {} tokens (n_positions)",
+                prompt.len(),
+                cfg.n_positions
+            )));
+        }
+        if prompt.len() == cfg.n_positions && opts.max_new_tokens > 0 {
+            return Err(Error::Invalid(format!(
+                "prompt is {} tokens: it fills the model's context of {} tokens (n_positions), \
+                 leaving no room to generate (prompt + generated tokens <= n_positions); shorten it",
                 prompt.len(),
                 cfg.n_positions
             )));
@@ -217,11 +226,6 @@ impl Sequence {
             seq.finished = Some(Finished {
                 reason: FinishReason::Length,
                 context_full: false,
-            });
-        } else if seq.prompt.len() >= seq.max_t {
-            seq.finished = Some(Finished {
-                reason: FinishReason::Length,
-                context_full: true,
             });
         }
         Ok(seq)

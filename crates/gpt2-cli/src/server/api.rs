@@ -9,7 +9,9 @@
 //! - `max_tokens: 0` is accepted only with `echo: true` (score the prompt without generating, as
 //!   evaluation harnesses do); otherwise it must be in 1..=`--max-tokens-limit`.
 //! - prompt + `max_tokens` may exceed the context: generation then stops at the context with
-//!   finish reason `length` (OpenAI rejects such requests); a prompt longer than the context is a 400.
+//!   finish reason `length` (OpenAI rejects such requests). A prompt longer than the context, or
+//!   one that fills it with `max_tokens` > 0 (no room for a token), is a 400
+//!   (`context_length_exceeded`); a completion is never empty without a reason.
 //! - Extensions also accepted by vLLM: `top_k` and `repetition_penalty`.
 //! - `best_of` (other than `n`), `logit_bias` and `suffix` are not supported and give a 400.
 
@@ -368,15 +370,22 @@ impl CompletionRequest {
             .unwrap_or(false);
         let prompts = parse_prompts(self.prompt, tok, limits.vocab_size)?;
         for (i, p) in prompts.iter().enumerate() {
+            let which = if prompts.len() > 1 {
+                format!("prompt {i} is")
+            } else {
+                "the prompt is".to_string()
+            };
             if p.ids.len() > limits.n_ctx {
-                let which = if prompts.len() > 1 {
-                    format!("prompt {i} is")
-                } else {
-                    "the prompt is".to_string()
-                };
                 return Err(ApiError::field(
                     "prompt",
                     format!("{which} {} tokens, longer than the model's maximum context length of {} tokens", p.ids.len(), limits.n_ctx),
+                )
+                .with_code("context_length_exceeded"));
+            }
+            if p.ids.len() == limits.n_ctx && max_tokens > 0 {
+                return Err(ApiError::field(
+                    "prompt",
+                    format!("{which} {} tokens: it fills the model's maximum context length of {} tokens, leaving no room for `max_tokens` (prompt + completion tokens <= {}); shorten it, or send `max_tokens: 0` with `echo: true` to score it", p.ids.len(), limits.n_ctx, limits.n_ctx),
                 )
                 .with_code("context_length_exceeded"));
             }

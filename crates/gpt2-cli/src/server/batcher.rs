@@ -39,8 +39,7 @@ pub enum Event {
         /// Id, streamed text, logprobs.
         token: TokenOut,
     },
-    /// Choice `choice` was finished before generating anything (e.g. `max_tokens` 0, or the
-    /// prompt fills the context).
+    /// Choice `choice` was finished before generating anything (`max_tokens` 0 with `echo`).
     Done {
         /// Index into the job's sequences.
         choice: usize,
