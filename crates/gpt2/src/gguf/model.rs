@@ -148,14 +148,20 @@ impl Reader<'_> {
 /// tokenizer, a missing tensor or one of the wrong dims (naming it and both shapes), a type whose
 /// rows do not fit its blocks.
 pub fn load(path: &Path) -> Result<Loaded> {
-    let f = GgufFile::open(path)?;
+    load_file(&GgufFile::open(path)?)
+}
+
+/// [`load`] of a container already opened (e.g. by [`GgufFile::from_bytes`]).
+///
+/// Errors: as [`load`], less the container's own.
+pub fn load_file(f: &GgufFile) -> Result<Loaded> {
     let cfg = config_from_gguf(&f)?;
     if let Ok(tok) = Tokenizer::gpt2() {
         check_tokenizer(&f, &tok, cfg.vocab_size)?;
     }
     let store = Arc::new(Store::File(f.shared_bytes()));
     let mut r = Reader {
-        f: &f,
+        f,
         store,
         notes: Vec::new(),
     };
@@ -166,7 +172,8 @@ pub fn load(path: &Path) -> Result<Loaded> {
         Some(_) => Some(r.matrix("output.weight", v, c)?),
         None => None,
     };
-    let mut h = Vec::with_capacity(cfg.n_layer);
+    // grown as the layers are found: n_layer comes from the file, so it may not size anything
+    let mut h = Vec::new();
     for i in 0..cfg.n_layer {
         let b = |s: &str| format!("blk.{i}.{s}");
         h.push(TypedLayer {
