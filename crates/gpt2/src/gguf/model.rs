@@ -155,9 +155,9 @@ pub fn load(path: &Path) -> Result<Loaded> {
 ///
 /// Errors: as [`load`], less the container's own.
 pub fn load_file(f: &GgufFile) -> Result<Loaded> {
-    let cfg = config_from_gguf(&f)?;
+    let cfg = config_from_gguf(f)?;
     if let Ok(tok) = Tokenizer::gpt2() {
-        check_tokenizer(&f, &tok, cfg.vocab_size)?;
+        check_tokenizer(f, &tok, cfg.vocab_size)?;
     }
     let store = Arc::new(Store::File(f.shared_bytes()));
     let mut r = Reader {
