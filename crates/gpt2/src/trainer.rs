@@ -6,9 +6,10 @@
 //! ```text
 //! grads ← 0
 //! for each of N micro-batches (inputs, targets) (B, T):
-//!     loss_i ← forward(params, inputs, targets)      mean token cross-entropy
-//!     grads  += backward(…) · 1/N                    so grads = ∇ mean_i loss_i
-//! loss ← mean_i loss_i;  norm ← ‖grads‖₂ (clipped to --grad-clip if > 0)
+//!     loss_i, n_i ← forward(params, inputs, targets) mean over its n_i counted targets
+//!     grads  += backward(…) · n_i                    the gradient of its summed loss
+//! loss ← Σ n_i·loss_i / Σ n_i;  grads ← grads / Σ n_i   token-weighted: ∇ of the step's mean
+//! norm ← ‖grads‖₂ (clipped to --grad-clip if > 0)
 //! params ← AdamW(params, grads, lr_at(step))
 //! ```
 //!
@@ -25,10 +26,13 @@
 //! | `optimizer.safetensors` | AdamW moments, f32, `exp_avg.{name}` and `exp_avg_sq.{name}` for every [`crate::params::ParamSpec`] name (torch's state names) |
 //! | `trainer_state.json` | [`TrainerState`]: step, AdamW t, data-loader position and RNG, dropout RNG, the [`RunFlags`] a resume must repeat |
 //! | `metrics.jsonl` | one `{"step","loss","lr","grad_norm","tokens_per_s"}` object per step, `{"step","val_loss"}` at evaluations (plus `"val_accuracy"` for classification) |
-//! | `checkpoint-{n}/` | the first three files of this table after n steps, every `save_every` steps; the newest `keep_checkpoints` are kept |
+//! | `checksums.json` (in each `checkpoint-{n}/`) | the CRC-32 of every other file of the checkpoint, written last |
+//! | `checkpoint-{n}/` | the first three files of this table and `checksums.json` after n steps, every `save_every` steps; the newest `keep_checkpoints` are kept |
 //!
 //! Every file is written to a temporary name and renamed; a checkpoint folder is filled under a
-//! temporary name and renamed whole.
+//! temporary name and renamed whole. [`load_checkpoint`] checks every file against
+//! `checksums.json`, so a truncated or bit-flipped weight, optimizer or state file is an error
+//! naming the file, never a resume that silently diverges.
 //!
 //! # Exact resume
 //!
@@ -73,6 +77,10 @@ pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 /// The `format` field of [`TrainerState`].
 pub const STATE_FORMAT: &str = "gpt2-trainer-state-v1";
+/// The checksums of a checkpoint folder's other files.
+pub const CHECKSUMS_FILE: &str = "checksums.json";
+/// `format` of [`CHECKSUMS_FILE`].
+const CHECKSUMS_FORMAT: &str = "gpt2-checksums-v1";
 
 /// Errors of a training run. Nothing is written before the inputs are checked.
 #[derive(Debug, thiserror::Error)]
@@ -530,6 +538,7 @@ pub fn load_checkpoint(dir: &Path) -> Result<Checkpoint, TrainError> {
             state.format
         )));
     }
+    verify_checksums(dir).map_err(fail)?;
     let params = checkpoint::load(dir)?;
     let opt = read_optimizer(&dir.join(OPTIMIZER_FILE), &params, state.adamw_t)
         .map_err(|msg| fail(format!("{OPTIMIZER_FILE}: {msg}")))?;
@@ -539,6 +548,96 @@ pub fn load_checkpoint(dir: &Path) -> Result<Checkpoint, TrainError> {
         opt,
         state,
     })
+}
+
+/// CRC-32 (IEEE) of the file at `path`, read in 1 MiB chunks.
+fn file_crc32(path: &Path) -> std::io::Result<u32> {
+    use std::io::Read;
+    let mut f = File::open(path)?;
+    let mut h = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(h.finalize());
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+/// The files of a checkpoint that [`CHECKSUMS_FILE`] covers.
+const CHECKED_FILES: [&str; 4] = [
+    checkpoint::CONFIG_FILE,
+    checkpoint::WEIGHTS_FILE,
+    OPTIMIZER_FILE,
+    STATE_FILE,
+];
+
+/// Writes `dir/checksums.json`: the CRC-32 of each of [`CHECKED_FILES`] in `dir`, by name.
+/// Written last, after the files it covers.
+fn write_checksums(dir: &Path) -> Result<(), TrainError> {
+    let mut files = std::collections::BTreeMap::new();
+    for name in CHECKED_FILES {
+        let path = dir.join(name);
+        let crc = file_crc32(&path).map_err(io_err(&path))?;
+        files.insert(name, format!("{crc:08x}"));
+    }
+    let json = serde_json::json!({
+        "format": CHECKSUMS_FORMAT,
+        "algorithm": "crc32",
+        "files": files,
+    });
+    let text = serde_json::to_string_pretty(&json).expect("checksums serialize");
+    write_atomic_with(&dir.join(CHECKSUMS_FILE), |tmp| std::fs::write(tmp, text))
+}
+
+/// Checks every file listed in `dir/checksums.json` (which must list the weights, the optimizer
+/// state and the trainer state). A checkpoint written before checksums existed has no such file
+/// and is read unchecked.
+///
+/// Errors: a message naming the file that is missing, unreadable or differs from its checksum.
+fn verify_checksums(dir: &Path) -> Result<(), String> {
+    let path = dir.join(CHECKSUMS_FILE);
+    if !path.exists() {
+        return Ok(());
+    }
+    let bad = |msg: String| format!("{CHECKSUMS_FILE}: {msg}");
+    let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    if json["format"] != CHECKSUMS_FORMAT || json["algorithm"] != "crc32" {
+        return Err(bad(format!(
+            "not a {CHECKSUMS_FORMAT} crc32 file (the file is corrupt)"
+        )));
+    }
+    let files = json["files"]
+        .as_object()
+        .ok_or_else(|| bad("no `files` object (the file is corrupt)".into()))?;
+    for need in CHECKED_FILES {
+        if !files.contains_key(need) {
+            return Err(bad(format!("{need} is not listed (the file is corrupt)")));
+        }
+    }
+    for (name, want) in files {
+        let want = want.as_str().and_then(|w| u32::from_str_radix(w, 16).ok());
+        let Some(want) = want else {
+            return Err(bad(format!(
+                "the checksum of {name} is not hex (the file is corrupt)"
+            )));
+        };
+        if name.contains(['/', '\\']) || name.starts_with('.') {
+            return Err(bad(format!("{name} is not a file name in the folder")));
+        }
+        let file = dir.join(name);
+        let got = file_crc32(&file).map_err(|e| format!("{name}: {e}"))?;
+        if got != want {
+            return Err(format!(
+                "{name} does not match its checksum in {CHECKSUMS_FILE} (crc32 {got:08x}, \
+                 written as {want:08x}): the file is corrupt or truncated; resume from another \
+                 checkpoint"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn moment_keys(name: &str) -> [String; 2] {
@@ -627,7 +726,8 @@ fn write_all(
     let json = serde_json::to_string_pretty(state).expect("state serializes");
     write_atomic_with(&dir.join(STATE_FILE), |tmp| {
         std::fs::write(tmp, json.as_bytes())
-    })
+    })?;
+    write_checksums(dir)
 }
 
 /// `out/checkpoint-{step}`.

@@ -653,3 +653,57 @@ fn accumulation_weights_micro_batches_by_their_counted_targets() {
         assert!(p1.data != params.data, "{task}: the step changed nothing");
     }
 }
+
+#[test]
+fn a_corrupted_checkpoint_is_refused_naming_the_file() {
+    // Truncation or one flipped bit in any file of a checkpoint must stop a resume with an error
+    // naming that file, never resume into a silently different run.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut cfg = task_config(3, Some(out.clone()));
+    (cfg.save_every, cfg.eval_every, cfg.sample_every) = (2, 0, 0);
+    let data = TaskData::Classify {
+        train: toy_dataset(32, 1),
+        val: None,
+    };
+    trainer::train_task(&cfg, Start::Fresh(toy_model()), data, &mut |_| {}).unwrap();
+    let ck = out.join("checkpoint-2");
+    trainer::load_checkpoint(&ck).expect("an intact checkpoint loads");
+    type Damage = fn(&mut Vec<u8>);
+    let flip_middle: Damage = |b| {
+        let i = b.len() / 2;
+        b[i] ^= 0x10
+    };
+    let truncate: Damage = |b| b.truncate(b.len() - 7);
+    // a digit of the loader position in trainer_state.json: still valid JSON, another run
+    let other_position: Damage = |b| {
+        let text = String::from_utf8(b.clone()).unwrap();
+        let at = text.find("\"step\": 2").expect("step in the state") + 8;
+        b[at] = b'1';
+    };
+    for (file, damage) in [
+        ("optimizer.safetensors", flip_middle),
+        ("optimizer.safetensors", truncate),
+        ("model.safetensors", flip_middle),
+        ("trainer_state.json", other_position),
+        ("config.json", truncate),
+        ("checksums.json", truncate),
+    ] {
+        let copy = dir.path().join("copy");
+        let _ = std::fs::remove_dir_all(&copy);
+        std::fs::create_dir(&copy).unwrap();
+        for e in std::fs::read_dir(&ck).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, copy.join(p.file_name().unwrap())).unwrap();
+        }
+        let path = copy.join(file);
+        let mut bytes = std::fs::read(&path).unwrap();
+        damage(&mut bytes);
+        std::fs::write(&path, &bytes).unwrap();
+        let err = match trainer::load_checkpoint(&copy) {
+            Ok(_) => panic!("{file}: a damaged checkpoint loaded"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains(file), "{file}: {err}");
+    }
+}
