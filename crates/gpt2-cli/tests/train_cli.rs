@@ -663,3 +663,138 @@ fn kill_9_at_any_moment_leaves_a_loadable_checkpoint_and_resume_is_bitwise() {
     }
     eprintln!("resumed from steps {resumed_from:?} (0: no checkpoint yet)");
 }
+
+/// A tmpfs of `size` mounted on a fresh folder, unmounted on drop (the tests run as root).
+struct SmallDisk {
+    _parent: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let parent = tempfile::tempdir().unwrap();
+        let path = parent.path().join("disk");
+        std::fs::create_dir(&path).unwrap();
+        let st = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "tmpfs",
+                s(&path),
+            ])
+            .status()
+            .expect("run mount");
+        assert!(
+            st.success(),
+            "mounting a {size} tmpfs failed: this test needs root"
+        );
+        SmallDisk {
+            _parent: parent,
+            path,
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+    }
+}
+
+/// Names in `dir` (not recursive), sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A disk that fills up mid-write: `gpt2 train` (mid-checkpoint), `gpt2 prepare` and
+/// `gpt2 convert` each stop with an error naming the path and "No space left on device", the
+/// previous checkpoint stays intact, and nothing partial is left under a final name.
+#[test]
+fn a_full_disk_is_a_clear_error_and_leaves_no_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared(dir.path());
+
+    // one checkpoint of the tiny model is 19 MB: the second does not fit in 30 MB
+    let disk = SmallDisk::mount("30m");
+    let out = disk.path.join("run");
+    let args = train_args(
+        s(&data),
+        s(&out),
+        &["--steps", "5", "--save-every", "1", "--eval-every", "0"],
+    );
+    let o = gpt2(&args);
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let err = stderr.trim().lines().last().unwrap_or("").to_string();
+    assert!(err.starts_with("error: ") && err.contains("No space left on device"), "{stderr}");
+    assert!(
+        err.contains("cannot save checkpoint") && err.contains("checkpoint-2"),
+        "{err}"
+    );
+    assert!(err.contains("checkpoint-1 is intact"), "{err}");
+    gpt2::trainer::load_checkpoint(&out.join("checkpoint-1"))
+        .expect("the previous checkpoint loads");
+    assert_eq!(
+        names(&out),
+        ["checkpoint-1", "loss.svg", "metrics.jsonl"],
+        "left in {}",
+        out.display()
+    );
+    drop(disk);
+
+    // prepare: about 40k tokens (80 kB of u16) into 32 kB
+    let disk = SmallDisk::mount("32k");
+    let big = dir.path().join("big.txt");
+    std::fs::write(
+        &big,
+        std::fs::read_to_string(corpus(dir.path()))
+            .unwrap()
+            .repeat(20),
+    )
+    .unwrap();
+    let shards = disk.path.join("data");
+    let err = fails(
+        &["prepare", "--input", s(&big), "--out", s(&shards)],
+        "No space left on device",
+    );
+    assert!(err.contains(s(&shards)), "{err}");
+    assert!(
+        names(&shards)
+            .iter()
+            .all(|n| n != "train.bin" && n != "val.bin" && !n.contains(".tmp")),
+        "{:?}",
+        names(&shards)
+    );
+    drop(disk);
+
+    // convert: the 440 kB fixture model into 128 kB
+    let disk = SmallDisk::mount("128k");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../gpt2/tests/fixtures/tiny");
+    let conv = disk.path.join("conv");
+    let err = fails(
+        &[
+            "convert",
+            "--model",
+            s(&model),
+            "--out",
+            s(&conv),
+            "--dtype",
+            "f32",
+        ],
+        "No space left on device",
+    );
+    assert!(err.contains(s(&conv)), "{err}");
+    let left = if conv.exists() { names(&conv) } else { vec![] };
+    assert!(
+        left.iter()
+            .all(|n| n != "model.safetensors" && !n.contains(".tmp")),
+        "{left:?}"
+    );
+}

@@ -117,6 +117,20 @@ pub enum TrainError {
         /// What is wrong.
         msg: String,
     },
+    /// A checkpoint could not be written (a full disk, say). Its partial folder is removed, so
+    /// nothing is left under a checkpoint's name; earlier checkpoints are untouched.
+    #[error("cannot save checkpoint {dir}: {cause}; {}", match .previous {
+        Some(p) => format!("the previous checkpoint {} is intact", p.display()),
+        None => "there is no earlier checkpoint".to_string(),
+    })]
+    Save {
+        /// The checkpoint folder that was to be written.
+        dir: String,
+        /// The newest complete checkpoint left in the output folder.
+        previous: Option<PathBuf>,
+        /// What failed (it names the file).
+        cause: Box<TrainError>,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -668,8 +682,10 @@ fn write_optimizer(path: &Path, params: &Params, opt: &AdamW) -> Result<(), Trai
         "gpt2-adamw".to_string(),
     )]));
     write_atomic_with(path, |tmp| {
-        safetensors::serialize_to_file(views, &meta, tmp)
-            .map_err(|e| std::io::Error::other(format!("{e:?}")))
+        safetensors::serialize_to_file(views, &meta, tmp).map_err(|e| match e {
+            safetensors::SafeTensorError::IoError(io) => io,
+            other => std::io::Error::other(format!("{other:?}")),
+        })
     })
 }
 
@@ -767,7 +783,15 @@ fn save_checkpoint(
         std::fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
     }
     std::fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-    write_all(&tmp, params, opt, state)?;
+    if let Err(cause) = write_all(&tmp, params, opt, state) {
+        // free what was written (on a full disk, the space) and leave nothing half-done
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(TrainError::Save {
+            dir: dir.display().to_string(),
+            previous: list_checkpoints(out).pop().map(|(_, d)| d),
+            cause: Box::new(cause),
+        });
+    }
     if dir.exists() {
         let old = out.join(format!(".checkpoint-{step}.old"));
         let _ = std::fs::remove_dir_all(&old);
