@@ -1336,3 +1336,245 @@ fn playground_streams_in_headless_chromium() {
     );
     assert!(srv.log().contains("GET / 200"), "the page was served");
 }
+
+/// Resident memory of the server process, KiB (`VmRSS` of /proc/PID/status).
+fn rss_kib(srv: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", srv.child.id())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Median wall time of `n` identical short greedy completions.
+fn median_latency(srv: &Server, n: usize) -> Duration {
+    let mut t: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t0 = Instant::now();
+            srv.complete(&json!({"prompt": "Once upon a time", "max_tokens": 8, "temperature": 0}));
+            t0.elapsed()
+        })
+        .collect();
+    t.sort();
+    t[n / 2]
+}
+
+/// Opens a stream, waits for its first token, and hangs up.
+fn disconnect_mid_stream(srv: &Server, seed: u64) {
+    let (w, r) = open_stream(
+        srv,
+        &json!({"prompt": "Tell me a long story", "max_tokens": 400, "stream": true, "seed": seed}),
+    );
+    drop(r);
+    let _ = w.shutdown(std::net::Shutdown::Both);
+}
+
+#[test]
+fn two_hundred_disconnects_free_their_slots_and_memory() {
+    let srv = Server::start(&rand_model(), &[]);
+    // warm up: buffers, caches and the allocator reach their steady size
+    for i in 0..20 {
+        disconnect_mid_stream(&srv, i);
+    }
+    wait_for(&srv, "the warm-up to drain", |h| h["active_requests"] == 0);
+    let (lat0, rss0) = (median_latency(&srv, 5), rss_kib(&srv));
+    for i in 0..200 {
+        disconnect_mid_stream(&srv, 100 + i);
+        // each hang-up frees its batch slot at once: never more than a couple in flight
+        let h = srv.health();
+        assert!(
+            h["active_requests"].as_u64().unwrap() <= 2,
+            "slots not freed: {h}"
+        );
+    }
+    let h = wait_for(&srv, "the disconnected requests to leave", |h| {
+        h["active_requests"] == 0
+    });
+    assert!(h["cancelled_requests"].as_u64().unwrap() >= 200, "{h}");
+    let (lat1, rss1) = (median_latency(&srv, 5), rss_kib(&srv));
+    eprintln!(
+        "200 disconnects: latency {:.1} -> {:.1} ms, RSS {rss0} -> {rss1} KiB",
+        lat0.as_secs_f64() * 1e3,
+        lat1.as_secs_f64() * 1e3
+    );
+    assert!(
+        rss1 as f64 <= rss0 as f64 * 1.05,
+        "RSS grew from {rss0} to {rss1} KiB"
+    );
+    // not a speed test: only a gross slowdown (something left running) fails
+    assert!(
+        lat1 <= lat0 * 3 + Duration::from_millis(50),
+        "latency {lat0:?} -> {lat1:?}"
+    );
+}
+
+#[test]
+fn slow_and_oversized_requests_get_quick_4xx_and_stall_nobody() {
+    let srv = Server::start(
+        &rand_model(),
+        &["--read-timeout-secs", "2", "--max-body-bytes", "8388608"],
+    );
+    // slowloris: headers one byte every 100 ms; meanwhile others are served, and the slow
+    // connection is cut when its header deadline passes
+    let mut slow = TcpStream::connect(&srv.addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let head = b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+    let t0 = Instant::now();
+    let dribble = std::thread::spawn(move || {
+        for b in head.iter() {
+            if slow.write_all(&[*b]).is_err() {
+                return (true, t0.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut buf = [0u8; 256];
+        // the server closes (EOF or reset) rather than waiting for the rest
+        let cut = matches!(slow.read(&mut buf), Ok(0) | Err(_));
+        (cut, t0.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    srv.complete(&json!({"prompt": "Hi", "max_tokens": 4}));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "a slow client stalled another: {:?}",
+        t.elapsed()
+    );
+    let (cut, when) = dribble.join().unwrap();
+    assert!(cut, "the slow client was never cut off");
+    assert!(when < Duration::from_secs(8), "cut only after {when:?}");
+
+    // oversized, absurd and huge requests: each a 4xx, quickly
+    let huge_text = " a".repeat(1_000_000);
+    let cases: Vec<(&str, String, u16)> = vec![
+        (
+            "9 MB body",
+            format!("{{\"prompt\": \"{}\"}}", "x".repeat(9 << 20)),
+            413,
+        ),
+        (
+            "a prompt of 10^6 tokens",
+            json!({"prompt": huge_text}).to_string(),
+            400,
+        ),
+        (
+            "n = 10^9",
+            json!({"prompt": "a", "n": 1_000_000_000u64}).to_string(),
+            400,
+        ),
+        (
+            "max_tokens = 10^12",
+            json!({"prompt": "a", "max_tokens": 1_000_000_000_000u64}).to_string(),
+            400,
+        ),
+        (
+            "logprobs = 10^6",
+            json!({"prompt": "a", "logprobs": 1_000_000}).to_string(),
+            400,
+        ),
+    ];
+    for (what, body, want) in cases {
+        let t = Instant::now();
+        let (status, _, b) = srv.call("POST", "/v1/completions", Some(&body), &[]);
+        let took = t.elapsed();
+        eprintln!("{what}: {status} in {:.0} ms", took.as_secs_f64() * 1e3);
+        assert_eq!(status, want, "{what}: {}", &b[..b.len().min(300)]);
+        assert_openai_error(&serde_json::from_str(&b).unwrap(), what);
+        assert!(took < Duration::from_secs(10), "{what} took {took:?}");
+    }
+    assert_eq!(srv.health()["status"], "ok");
+}
+
+/// One soak phase: 32 clients, each looping until `deadline` over a mix of good requests (6 in
+/// 10, streamed or not; their latencies are returned), bad ones (2 in 10, must be 4xx) and
+/// streams cancelled after their first token (2 in 10). Returns (latencies, bad, cancelled, 5xx).
+fn soak_phase(srv: &Server, deadline: Instant, seed: u64) -> (Vec<Duration>, u64, u64, u64) {
+    let results: Vec<(Vec<Duration>, u64, u64, u64)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..32u64)
+            .map(|c| {
+                s.spawn(move || {
+                    let (mut good, mut bad, mut cancelled, mut five) =
+                        (Vec::new(), 0u64, 0u64, 0u64);
+                    let mut rng = gpt2::Rng::seed(seed * 100 + c);
+                    while Instant::now() < deadline {
+                        match rng.below(10) {
+                            0..=5 => {
+                                let t = Instant::now();
+                                let body = json!({"prompt": "The meaning of life is", "max_tokens": 1 + rng.below(16), "seed": c, "stream": rng.below(2) == 1});
+                                let (status, _, _) =
+                                    srv.call("POST", "/v1/completions", Some(&body.to_string()), &[]);
+                                five += u64::from(status >= 500);
+                                assert_eq!(status, 200, "a good request failed");
+                                good.push(t.elapsed());
+                            }
+                            6..=7 => {
+                                let body = [
+                                    "{\"prompt\":",
+                                    "{\"prompt\": \"a\", \"temperature\": 9}",
+                                    "[]",
+                                    "{\"prompt\": \"a\", \"bogus\": 1}",
+                                ][rng.below(4) as usize];
+                                let (status, _, _) =
+                                    srv.call("POST", "/v1/completions", Some(body), &[]);
+                                five += u64::from(status >= 500);
+                                assert!((400..500).contains(&status), "bad request got {status}");
+                                bad += 1;
+                            }
+                            _ => {
+                                disconnect_mid_stream(srv, rng.below(1000));
+                                cancelled += 1;
+                            }
+                        }
+                    }
+                    (good, bad, cancelled, five)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    results.into_iter().fold((Vec::new(), 0, 0, 0), |mut a, r| {
+        a.0.extend(r.0);
+        (a.0, a.1 + r.1, a.2 + r.2, a.3 + r.3)
+    })
+}
+
+/// A mix of good, bad and cancelled requests from 32 clients for `GPT2_SOAK_SECS` seconds
+/// (default 15 in CI; the figures in the notes come from 300): no 5xx, every good request
+/// answered, resident memory flat. The first third warms the server up to its steady size
+/// (16 batch slots, connection buffers); resident memory at its end and at the soak's end must
+/// agree within 5%. Prints the 5xx count, p50/p99 latency and RSS.
+#[test]
+fn soak_of_good_bad_and_cancelled_requests_from_32_clients() {
+    let secs: u64 = std::env::var("GPT2_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    let srv = Server::start(&rand_model(), &["--max-batch", "16"]);
+    let rss0 = rss_kib(&srv);
+    let t0 = Instant::now();
+    soak_phase(&srv, t0 + Duration::from_secs(secs / 3), 1);
+    wait_for(&srv, "the warm-up to drain", |h| h["active_requests"] == 0);
+    let rss1 = rss_kib(&srv);
+    let (mut lat, bad, cancelled, five) = soak_phase(&srv, t0 + Duration::from_secs(secs), 2);
+    wait_for(&srv, "the soak to drain", |h| {
+        h["active_requests"] == 0 && h["queued"] == 0
+    });
+    let rss2 = rss_kib(&srv);
+    lat.sort();
+    assert!(!lat.is_empty());
+    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e3;
+    eprintln!(
+        "soak {secs}s, 32 clients: after warm-up {} good (p50 {:.0} ms, p99 {:.0} ms), {bad} bad, {cancelled} cancelled, {five} 5xx; RSS {rss0} at start, {rss1} after warm-up, {rss2} at end (KiB)",
+        lat.len(),
+        pct(0.5),
+        pct(0.99)
+    );
+    assert_eq!(five, 0);
+    assert!(
+        rss2 as f64 <= rss1 as f64 * 1.05,
+        "RSS grew from {rss1} to {rss2} KiB"
+    );
+    assert_eq!(srv.health()["status"], "ok");
+}

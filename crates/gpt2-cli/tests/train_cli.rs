@@ -733,7 +733,10 @@ fn a_full_disk_is_a_clear_error_and_leaves_no_partial_file() {
     assert!(!o.status.success());
     let stderr = String::from_utf8_lossy(&o.stderr);
     let err = stderr.trim().lines().last().unwrap_or("").to_string();
-    assert!(err.starts_with("error: ") && err.contains("No space left on device"), "{stderr}");
+    assert!(
+        err.starts_with("error: ") && err.contains("No space left on device"),
+        "{stderr}"
+    );
     assert!(
         err.contains("cannot save checkpoint") && err.contains("checkpoint-2"),
         "{err}"
