@@ -15,7 +15,7 @@ secs="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(config_json safetensors shard_index gguf token_shard tokenizer)
+  targets=(config_json safetensors shard_index gguf token_shard tokenizer http_body)
 fi
 cargo +nightly fuzz build -O
 summary=()
