@@ -2,18 +2,18 @@
 //! writes for GPT-2, read into [`TypedWeights`] (mapped, not copied, where the stored type is one
 //! the kernels compute) and written back (`gpt2 quantize`).
 //!
-//! | GGUF tensor | ne (ne[0] fastest) | ours |
+//! | GGUF tensor | ne (`ne[0]` fastest) | ours |
 //! | --- | --- | --- |
-//! | `token_embd.weight` | [C, V] | `wte` (V, C) |
-//! | `position_embd.weight` | [C, maxT] | `wpe` (maxT, C) |
-//! | `output.weight` (optional) | [C, V] | untied lm_head; absent = tied to `wte` |
-//! | `blk.{i}.attn_norm.{weight,bias}` | [C] | `h.{i}.ln_1` |
-//! | `blk.{i}.attn_qkv.{weight,bias}` | [C, 3C], [3C] | `h.{i}.attn.c_attn`, transposed (Conv1D → rows) |
-//! | `blk.{i}.attn_output.{weight,bias}` | [C, C], [C] | `h.{i}.attn.c_proj`, transposed |
-//! | `blk.{i}.ffn_norm.{weight,bias}` | [C] | `h.{i}.ln_2` |
-//! | `blk.{i}.ffn_up.{weight,bias}` | [C, 4C], [4C] | `h.{i}.mlp.c_fc`, transposed |
-//! | `blk.{i}.ffn_down.{weight,bias}` | [4C, C], [C] | `h.{i}.mlp.c_proj`, transposed |
-//! | `output_norm.{weight,bias}` | [C] | `ln_f` |
+//! | `token_embd.weight` | `[C, V]` | `wte` (V, C) |
+//! | `position_embd.weight` | `[C, maxT]` | `wpe` (maxT, C) |
+//! | `output.weight` (optional) | `[C, V]` | untied lm_head; absent = tied to `wte` |
+//! | `blk.{i}.attn_norm.{weight,bias}` | `[C]` | `h.{i}.ln_1` |
+//! | `blk.{i}.attn_qkv.{weight,bias}` | `[C, 3C]`, `[3C]` | `h.{i}.attn.c_attn`, transposed (Conv1D → rows) |
+//! | `blk.{i}.attn_output.{weight,bias}` | `[C, C]`, `[C]` | `h.{i}.attn.c_proj`, transposed |
+//! | `blk.{i}.ffn_norm.{weight,bias}` | `[C]` | `h.{i}.ln_2` |
+//! | `blk.{i}.ffn_up.{weight,bias}` | `[C, 4C]`, `[4C]` | `h.{i}.mlp.c_fc`, transposed |
+//! | `blk.{i}.ffn_down.{weight,bias}` | `[4C, C]`, `[C]` | `h.{i}.mlp.c_proj`, transposed |
+//! | `output_norm.{weight,bias}` | `[C]` | `ln_f` |
 //!
 //! Types: f32, f16, bf16, q8_0 and q4_0 stay as stored. Other ggml types (the K-quants of
 //! llama.cpp's `Q4_K_M` files, q4_1, q5_0, q5_1) are dequantized at load and re-quantized to
