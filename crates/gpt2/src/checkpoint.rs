@@ -749,21 +749,13 @@ pub fn save(params: &Params, dir: &Path, dtype: SaveDtype) -> Result<(), crate::
     let weights = dir.join(WEIGHTS_FILE);
     write_atomic(&weights, |tmp| {
         safetensors::serialize_to_file(tensors, &metadata, tmp).map_err(|e| match e {
-            SafeTensorError::IoError(source) => CheckpointError::Io {
-                path: tmp.display().to_string(),
-                source,
-            },
-            other => CheckpointError::Io {
-                path: tmp.display().to_string(),
-                source: std::io::Error::other(format!("{other:?}")),
-            },
+            SafeTensorError::IoError(source) => source,
+            other => std::io::Error::other(format!("{other:?}")),
         })
     })?;
     let config = dir.join(CONFIG_FILE);
     let text = params.cfg.to_hf_json();
-    write_atomic(&config, |tmp| {
-        std::fs::write(tmp, text.as_bytes()).map_err(io_err(tmp))
-    })?;
+    write_atomic(&config, |tmp| std::fs::write(tmp, text.as_bytes()))?;
     Ok(())
 }
 
@@ -791,29 +783,14 @@ fn ensure_dir(dir: &Path) -> Result<(), CheckpointError> {
     }
 }
 
-/// Writes `path` through `write(tmp)` on a temporary file beside it, syncs it, and renames it
-/// over `path`. The temporary file is removed on failure.
+/// [`crate::data::write_atomic`] (temporary file, sync, rename, parent folder synced) with the
+/// error as a [`CheckpointError::Io`] naming the path that failed.
 fn write_atomic(
     path: &Path,
-    write: impl FnOnce(&Path) -> Result<(), CheckpointError>,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
 ) -> Result<(), CheckpointError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
-    let result = write(&tmp)
-        .and_then(|()| {
-            File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .map_err(io_err(&tmp))
-        })
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(io_err(path)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    } else if let Some(parent) = path.parent() {
-        // Make the rename durable; best effort (not every platform can open a folder).
-        let _ = File::open(parent).and_then(|d| d.sync_all());
-    }
-    result
+    crate::data::write_atomic(path, write).map_err(|(p, source)| CheckpointError::Io {
+        path: p.display().to_string(),
+        source,
+    })
 }

@@ -390,8 +390,9 @@ pub fn write_shard(path: &Path, tokens: &[u32]) -> Result<(), DataError> {
 }
 
 /// Writes `path` through `write(tmp)` on a temporary file beside it (`.{name}.tmp.{pid}`), syncs
-/// it and renames it over `path`; the temporary file is removed on failure. The error carries the
-/// path that failed. Shared by the shard writer and [`crate::trainer`].
+/// it, renames it over `path` and syncs the folder (so the rename survives a crash); the
+/// temporary file is removed on failure. The error carries the path that failed. The one atomic
+/// writer of the crate: shards, checkpoints, trainer files.
 pub(crate) fn write_atomic(
     path: &Path,
     write: impl FnOnce(&Path) -> std::io::Result<()>,
@@ -407,6 +408,14 @@ pub(crate) fn write_atomic(
         .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| (path.to_path_buf(), e)));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
+    } else if let Some(parent) = path.parent() {
+        // best effort: not every platform can open a folder
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        let _ = File::open(parent).and_then(|d| d.sync_all());
     }
     result
 }
