@@ -806,8 +806,13 @@ fn save_checkpoint(
     }
     if keep > 0 {
         let all = list_checkpoints(out);
-        for (_, old) in &all[..all.len().saturating_sub(keep)] {
-            std::fs::remove_dir_all(old).map_err(io_err(old))?;
+        for (n, old) in &all[..all.len().saturating_sub(keep)] {
+            // renamed out of the checkpoint names first (atomic), then deleted: a kill during
+            // the deletion leaves a hidden folder, never a checkpoint-N with files missing
+            let doomed = out.join(format!(".checkpoint-{n}.old"));
+            let _ = std::fs::remove_dir_all(&doomed);
+            std::fs::rename(old, &doomed).map_err(io_err(old))?;
+            std::fs::remove_dir_all(&doomed).map_err(io_err(&doomed))?;
         }
     }
     Ok(dir)
