@@ -91,6 +91,15 @@ fn main() {
         Cmd::Serve(a) => cmd::serve::run(a),
     };
     if let Err(e) = result {
+        // The reader of stdout went away (`gpt2 generate | head`): not an error of ours; stop
+        // quietly as other Unix tools do.
+        let broken_pipe = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if broken_pipe {
+            std::process::exit(0);
+        }
         // One line: the chain of causes joined, each said once (library errors put their
         // source's text in their own message as well as exposing it as the source).
         let mut msg = String::new();

@@ -181,13 +181,15 @@ impl Sequence {
     pub fn new(model: &Model, prompt: &[u32], opts: &GenerateOptions, seed: u64) -> Result<Self> {
         opts.sampling.validate()?;
         let cfg = model.config();
-        let prompt: Vec<u32> = if prompt.is_empty() {
-            vec![EOT]
-        } else {
-            prompt.to_vec()
-        };
-        cfg.check_ids(&prompt)
-            .map_err(|e| Error::Invalid(format!("prompt: {e}")))?;
+        let empty = prompt.is_empty();
+        let prompt: Vec<u32> = if empty { vec![EOT] } else { prompt.to_vec() };
+        cfg.check_ids(&prompt).map_err(|e| {
+            Error::Invalid(if empty {
+                format!("an empty prompt starts from <|endoftext|> ({EOT}), but {e}: give a prompt")
+            } else {
+                format!("prompt: {e}")
+            })
+        })?;
         if prompt.len() > cfg.n_positions {
             return Err(Error::Invalid(format!(
                 "prompt is {} tokens, longer than the model's context of {} tokens (n_positions)",

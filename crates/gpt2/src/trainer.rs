@@ -255,6 +255,10 @@ pub struct TrainerState {
     pub dropout_rng: [u64; 4],
     /// The settings of the run.
     pub flags: RunFlags,
+    /// Whether the checkpoint has a [`CHECKSUMS_FILE`] (every checkpoint written since it
+    /// existed): then [`load_checkpoint`] refuses the folder without it.
+    #[serde(default)]
+    pub checksums: bool,
 }
 
 /// A checkpoint to resume from, as [`load_checkpoint`] reads it.
@@ -542,6 +546,9 @@ pub fn load_checkpoint(dir: &Path) -> Result<Checkpoint, TrainError> {
             "it holds no training state ({STATE_FILE}); resume from an OUT/checkpoint-N folder written by `gpt2 train`"
         )));
     }
+    // checksums first, so a damaged file is reported as damaged, not as whatever its parser saw
+    let has_checksums = dir.join(CHECKSUMS_FILE).exists();
+    verify_checksums(dir).map_err(fail)?;
     let text =
         std::fs::read_to_string(&state_path).map_err(|e| fail(format!("{STATE_FILE}: {e}")))?;
     let state: TrainerState =
@@ -552,7 +559,12 @@ pub fn load_checkpoint(dir: &Path) -> Result<Checkpoint, TrainError> {
             state.format
         )));
     }
-    verify_checksums(dir).map_err(fail)?;
+    if state.checksums && !has_checksums {
+        return Err(fail(format!(
+            "{CHECKSUMS_FILE} is missing, though {STATE_FILE} says it was written: the folder is \
+             incomplete or damaged; resume from another checkpoint"
+        )));
+    }
     let params = checkpoint::load(dir)?;
     let opt = read_optimizer(&dir.join(OPTIMIZER_FILE), &params, state.adamw_t)
         .map_err(|msg| fail(format!("{OPTIMIZER_FILE}: {msg}")))?;
@@ -606,8 +618,8 @@ fn write_checksums(dir: &Path) -> Result<(), TrainError> {
 }
 
 /// Checks every file listed in `dir/checksums.json` (which must list the weights, the optimizer
-/// state and the trainer state). A checkpoint written before checksums existed has no such file
-/// and is read unchecked.
+/// state and the trainer state). Without the file it checks nothing: [`load_checkpoint`] then
+/// accepts the folder only if its trainer state predates checksums (`checksums` false).
 ///
 /// Errors: a message naming the file that is missing, unreadable or differs from its checksum.
 fn verify_checksums(dir: &Path) -> Result<(), String> {
@@ -1233,6 +1245,7 @@ pub fn train_task(
         data: obj.loader_state(),
         dropout_rng: rng.s,
         flags: flags.clone(),
+        checksums: true,
     };
     let mut grads = Params::zeros(&mcfg);
     let sample_every = if obj.samples() { cfg.sample_every } else { 0 };

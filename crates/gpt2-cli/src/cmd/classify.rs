@@ -78,6 +78,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if gpt2::tasks::Truncate::apply(how, &mut ids, max_len) {
             truncated += 1;
         }
+        if let Err(e) = params.cfg.check_ids(&ids) {
+            let which = match &args.file {
+                Some(f) => format!("{} text {}", f.display(), i + 1),
+                None => "--text".to_string(),
+            };
+            bail!(
+                "{which}: {e}: this model's vocabulary is smaller than GPT-2's tokenizer ({} ids)",
+                tok.vocab_size()
+            );
+        }
         seqs.push(ids);
     }
     let source = args.file.clone().unwrap_or_else(|| PathBuf::from("--text"));

@@ -151,9 +151,11 @@ pub fn forward_hidden(
     layernorm_forward(ln_f, ln_f_mean, ln_f_rstd, x, p.ln_f_w, p.ln_f_b, n, c, eps);
 }
 
-/// Adds `∂(loss_scale · loss)/∂θ` for the last [`forward`] into `grads` (same layout as `params`);
-/// use `loss_scale = 1/grad_accum` when accumulating micro-batches. Accumulates: zero `grads`
-/// once per optimizer step (e.g. [`super::zero_grad`]).
+/// Adds `∂(loss_scale · loss)/∂θ` for the last [`forward`] into `grads` (same layout as `params`),
+/// `loss` being the mean over the B·T targets. The trainer passes `loss_scale = B·T` (the gradient
+/// of the summed loss) and divides the step's sum by its total count
+/// ([`super::average_and_clip`]); `1/grad_accum` gives the same for equal micro-batches.
+/// Accumulates: zero `grads` once per optimizer step (e.g. [`super::zero_grad`]).
 ///
 /// The tied `wte` receives both the lm_head gradient and the embedding gradient. inputs and
 /// targets must be those of the forward. Allocates nothing but small rayon scratch.
