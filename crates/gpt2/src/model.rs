@@ -20,6 +20,44 @@ use crate::kernels::{gelu, layernorm, matmul, residual};
 use crate::params::Params;
 use crate::weights::TypedWeights;
 
+/// Steps of at most this many new tokens keep the pool's other workers warm ([`keep_warm`]):
+/// decoding and small batches, whose steps are a few milliseconds of many short regions.
+const WARM_MAX_ROWS: usize = 16;
+
+/// Run by the pool's other workers during a short forward step: executes the step's forked work
+/// as it appears (`rayon::yield_now`) and spins while there is none, until `done` (or
+/// [`WARM_IDLE`] without work). A worker that
+/// is the step's own thread (`main`, which can pick this job from its own queue while it waits
+/// in a join) returns at once, so the step can never wait on itself.
+fn keep_warm(done: &std::sync::atomic::AtomicBool, main: Option<usize>) {
+    if rayon::current_thread_index() == main {
+        return;
+    }
+    // a step's serial parts between two regions take microseconds; far longer without work
+    // (another process holding the core, a long serial part) hands the thread back to rayon
+    let mut idle_since = std::time::Instant::now();
+    while !done.load(std::sync::atomic::Ordering::Acquire) {
+        if rayon::yield_now() == Some(rayon::Yield::Executed) {
+            idle_since = std::time::Instant::now();
+        } else if idle_since.elapsed() > WARM_IDLE {
+            return;
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Whether decoding steps keep the other workers warm: yes unless the environment sets
+/// `GPT2_NO_SPIN` (for machines whose cores are shared with other busy processes, where a
+/// spinning worker takes time from them; read once).
+fn warm_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("GPT2_NO_SPIN").is_none())
+}
+
+/// How long a [`keep_warm`] worker spins without finding work before it returns.
+const WARM_IDLE: std::time::Duration = std::time::Duration::from_micros(200);
+
 /// Keys and values of every past position of one sequence, for every layer.
 ///
 /// k, v: (L, NH, maxT, HS) each. `len` positions are filled.
@@ -317,10 +355,31 @@ impl Model {
         ids: &[&[u32]],
         logits: Logits,
     ) -> Result<Vec<f32>> {
-        // The whole step runs on one of rayon's workers, so its ~50 parallel regions are forked
-        // from inside the pool (the other workers are still spinning between them) instead of
-        // each being handed to the pool and waited for by a sleeping caller.
-        rayon::scope(|_| self.forward_in_pool(caches, ids, logits))
+        // The whole step runs on one of rayon's workers, so its ~100 parallel regions (four
+        // matmuls and the attention of each layer) are forked from inside the pool instead of
+        // each being handed to the pool and waited for by a sleeping caller. A decoding step
+        // (a few rows) is short enough that the other workers would fall asleep between two
+        // regions and be woken by a futex each time (about a tenth of a step); they are kept
+        // warm instead, taking the step's work as it is forked (see `keep_warm`).
+        let rows: usize = ids.iter().map(|s| s.len()).sum();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let done = &done;
+        rayon::scope(|s| {
+            let main = rayon::current_thread_index();
+            if rows <= WARM_MAX_ROWS && warm_enabled() {
+                for _ in 1..rayon::current_num_threads() {
+                    s.spawn(move |_| keep_warm(done, main));
+                }
+            }
+            struct Done<'a>(&'a std::sync::atomic::AtomicBool);
+            impl Drop for Done<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, std::sync::atomic::Ordering::Release);
+                }
+            }
+            let _done = Done(done);
+            self.forward_in_pool(caches, ids, logits)
+        })
     }
 
     fn forward_in_pool(
