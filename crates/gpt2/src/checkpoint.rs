@@ -167,12 +167,99 @@ pub enum CheckpointError {
         /// That element in `wte`.
         wte: f32,
     },
+    /// A file of a training checkpoint folder differs from its checksum in [`CHECKSUMS_FILE`].
+    #[error("{dir}: {msg}")]
+    Checksum {
+        /// The checkpoint folder.
+        dir: String,
+        /// Which file, and how it differs.
+        msg: String,
+    },
     /// [`save`] was asked to create a folder whose parent does not exist.
     #[error("cannot create checkpoint folder {dir}: its parent folder does not exist")]
     ParentMissing {
         /// The folder that was to be created.
         dir: String,
     },
+}
+
+/// The checksums of a training checkpoint folder's other files (CRC-32 each, written last by
+/// `crate::trainer`); [`load`] checks `config.json` and the weights against it when present.
+pub const CHECKSUMS_FILE: &str = "checksums.json";
+/// `format` of [`CHECKSUMS_FILE`].
+pub(crate) const CHECKSUMS_FORMAT: &str = "gpt2-checksums-v1";
+
+/// CRC-32 (IEEE) of the file at `path`, read in 1 MiB chunks.
+pub(crate) fn file_crc32(path: &Path) -> std::io::Result<u32> {
+    use std::io::Read;
+    let mut f = File::open(path)?;
+    let mut h = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(h.finalize());
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+/// Checks the files listed in `dir/checksums.json` (a training checkpoint's, written by
+/// `crate::trainer`): the list must hold every name of `required`; with `only`, just those names
+/// are read and compared, else all. Without the file it checks nothing (a folder written by
+/// [`save`], or a checkpoint from before checksums; `crate::trainer::load_checkpoint` refuses
+/// the latter when its state says it had them).
+///
+/// Errors: a message naming the file that is missing, unreadable or differs from its checksum.
+pub(crate) fn verify_checksums(
+    dir: &Path,
+    required: &[&str],
+    only: Option<&[&str]>,
+) -> Result<(), String> {
+    let path = dir.join(CHECKSUMS_FILE);
+    if !path.exists() {
+        return Ok(());
+    }
+    let bad = |msg: String| format!("{CHECKSUMS_FILE}: {msg}");
+    let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    if json["format"] != CHECKSUMS_FORMAT || json["algorithm"] != "crc32" {
+        return Err(bad(format!(
+            "not a {CHECKSUMS_FORMAT} crc32 file (the file is corrupt)"
+        )));
+    }
+    let files = json["files"]
+        .as_object()
+        .ok_or_else(|| bad("no `files` object (the file is corrupt)".into()))?;
+    for need in required {
+        if !files.contains_key(*need) {
+            return Err(bad(format!("{need} is not listed (the file is corrupt)")));
+        }
+    }
+    for (name, want) in files {
+        if only.is_some_and(|o| !o.contains(&name.as_str())) {
+            continue;
+        }
+        let want = want.as_str().and_then(|w| u32::from_str_radix(w, 16).ok());
+        let Some(want) = want else {
+            return Err(bad(format!(
+                "the checksum of {name} is not hex (the file is corrupt)"
+            )));
+        };
+        if name.contains(['/', '\\']) || name.starts_with('.') {
+            return Err(bad(format!("{name} is not a file name in the folder")));
+        }
+        let file = dir.join(name);
+        let got = file_crc32(&file).map_err(|e| format!("{name}: {e}"))?;
+        if got != want {
+            return Err(format!(
+                "{name} does not match its checksum in {CHECKSUMS_FILE} (crc32 {got:08x}, \
+                 written as {want:08x}): the file is corrupt or truncated; use another \
+                 checkpoint"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The element type [`save`] writes. F16 and BF16 round each value to nearest-even.
@@ -312,6 +399,11 @@ pub fn weight_files(dir: &Path) -> Result<WeightFiles, CheckpointError> {
 /// [`CheckpointError`] variant for the weights (missing, unexpected, misshapen, duplicated tensors,
 /// unsupported dtypes, truncated or corrupt files, a bad shard index).
 pub fn load(dir: &Path) -> Result<Params, crate::Error> {
+    let ours = [CONFIG_FILE, WEIGHTS_FILE];
+    verify_checksums(dir, &ours, Some(&ours)).map_err(|msg| CheckpointError::Checksum {
+        dir: dir.display().to_string(),
+        msg,
+    })?;
     let mut cfg = Gpt2Config::from_json_file(&dir.join(CONFIG_FILE))?;
     let files = weight_files(dir)?;
     let mapped = map_files(&files.files)?;
@@ -715,7 +807,8 @@ pub fn hf_key(spec: &ParamSpec) -> String {
 ///
 /// Each file is written to a temporary file in `dir`, flushed to disk, then renamed over the old
 /// one, so a crash never leaves a half-written file under the real name. `dir` is created if
-/// missing (its parent must exist); other files in `dir` are left untouched.
+/// missing (its parent must exist); other files in `dir` are left untouched, except a stale
+/// [`CHECKSUMS_FILE`], which is removed (it described the files being replaced).
 ///
 /// Errors: [`CheckpointError::ParentMissing`]; [`CheckpointError::Io`] for any file-system
 /// failure; [`crate::Error::Invalid`] when `params.data` does not match `params.cfg`'s table.
@@ -729,6 +822,14 @@ pub fn save(params: &Params, dir: &Path, dtype: SaveDtype) -> Result<(), crate::
         )));
     }
     ensure_dir(dir)?;
+    // the checksums of a training run's files no longer describe what is written here (the
+    // trainer writes new ones after saving)
+    match std::fs::remove_file(dir.join(CHECKSUMS_FILE)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io_err(&dir.join(CHECKSUMS_FILE))(e).into())
+        }
+        _ => {}
+    }
     let tensors: Vec<(String, OutTensor<'_>)> = specs
         .iter()
         .map(|s| {

@@ -77,10 +77,8 @@ pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 /// The `format` field of [`TrainerState`].
 pub const STATE_FORMAT: &str = "gpt2-trainer-state-v1";
-/// The checksums of a checkpoint folder's other files.
-pub const CHECKSUMS_FILE: &str = "checksums.json";
-/// `format` of [`CHECKSUMS_FILE`].
-const CHECKSUMS_FORMAT: &str = "gpt2-checksums-v1";
+pub use crate::checkpoint::CHECKSUMS_FILE;
+use crate::checkpoint::{file_crc32, verify_checksums, CHECKSUMS_FORMAT};
 
 /// Errors of a training run. Nothing is written before the inputs are checked.
 #[derive(Debug, thiserror::Error)]
@@ -548,7 +546,7 @@ pub fn load_checkpoint(dir: &Path) -> Result<Checkpoint, TrainError> {
     }
     // checksums first, so a damaged file is reported as damaged, not as whatever its parser saw
     let has_checksums = dir.join(CHECKSUMS_FILE).exists();
-    verify_checksums(dir).map_err(fail)?;
+    verify_checksums(dir, &CHECKED_FILES, None).map_err(fail)?;
     let text =
         std::fs::read_to_string(&state_path).map_err(|e| fail(format!("{STATE_FILE}: {e}")))?;
     let state: TrainerState =
@@ -576,21 +574,6 @@ pub fn load_checkpoint(dir: &Path) -> Result<Checkpoint, TrainError> {
     })
 }
 
-/// CRC-32 (IEEE) of the file at `path`, read in 1 MiB chunks.
-fn file_crc32(path: &Path) -> std::io::Result<u32> {
-    use std::io::Read;
-    let mut f = File::open(path)?;
-    let mut h = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(h.finalize());
-        }
-        h.update(&buf[..n]);
-    }
-}
-
 /// The files of a checkpoint that [`CHECKSUMS_FILE`] covers.
 const CHECKED_FILES: [&str; 4] = [
     checkpoint::CONFIG_FILE,
@@ -615,55 +598,6 @@ fn write_checksums(dir: &Path) -> Result<(), TrainError> {
     });
     let text = serde_json::to_string_pretty(&json).expect("checksums serialize");
     write_atomic_with(&dir.join(CHECKSUMS_FILE), |tmp| std::fs::write(tmp, text))
-}
-
-/// Checks every file listed in `dir/checksums.json` (which must list the weights, the optimizer
-/// state and the trainer state). Without the file it checks nothing: [`load_checkpoint`] then
-/// accepts the folder only if its trainer state predates checksums (`checksums` false).
-///
-/// Errors: a message naming the file that is missing, unreadable or differs from its checksum.
-fn verify_checksums(dir: &Path) -> Result<(), String> {
-    let path = dir.join(CHECKSUMS_FILE);
-    if !path.exists() {
-        return Ok(());
-    }
-    let bad = |msg: String| format!("{CHECKSUMS_FILE}: {msg}");
-    let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    if json["format"] != CHECKSUMS_FORMAT || json["algorithm"] != "crc32" {
-        return Err(bad(format!(
-            "not a {CHECKSUMS_FORMAT} crc32 file (the file is corrupt)"
-        )));
-    }
-    let files = json["files"]
-        .as_object()
-        .ok_or_else(|| bad("no `files` object (the file is corrupt)".into()))?;
-    for need in CHECKED_FILES {
-        if !files.contains_key(need) {
-            return Err(bad(format!("{need} is not listed (the file is corrupt)")));
-        }
-    }
-    for (name, want) in files {
-        let want = want.as_str().and_then(|w| u32::from_str_radix(w, 16).ok());
-        let Some(want) = want else {
-            return Err(bad(format!(
-                "the checksum of {name} is not hex (the file is corrupt)"
-            )));
-        };
-        if name.contains(['/', '\\']) || name.starts_with('.') {
-            return Err(bad(format!("{name} is not a file name in the folder")));
-        }
-        let file = dir.join(name);
-        let got = file_crc32(&file).map_err(|e| format!("{name}: {e}"))?;
-        if got != want {
-            return Err(format!(
-                "{name} does not match its checksum in {CHECKSUMS_FILE} (crc32 {got:08x}, \
-                 written as {want:08x}): the file is corrupt or truncated; resume from another \
-                 checkpoint"
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn moment_keys(name: &str) -> [String; 2] {

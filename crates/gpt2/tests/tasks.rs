@@ -711,5 +711,14 @@ fn a_corrupted_checkpoint_is_refused_naming_the_file() {
             Err(e) => e.to_string(),
         };
         assert!(err.contains(file), "{file}: {err}");
+        // the model alone (`--init-from`, `generate --model`) is checked too
+        if file == "model.safetensors" || file == "config.json" {
+            let err = gpt2::checkpoint::load(&copy).expect_err(file).to_string();
+            assert!(
+                err.contains(file) && err.contains("checksum"),
+                "{file}: {err}"
+            );
+        }
     }
+    gpt2::checkpoint::load(&ck).expect("an intact checkpoint's model loads");
 }
