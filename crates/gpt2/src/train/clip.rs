@@ -25,15 +25,25 @@ pub fn grad_norm(grads: &Params) -> f32 {
 /// norm > max_norm, up to the 1e-6). A non-finite norm scales by NaN, as torch does.
 pub fn clip_grad_norm(grads: &mut Params, max_norm: f32) -> f32 {
     let norm = grad_norm(grads);
-    let coef = (max_norm as f64 / (norm as f64 + 1e-6)) as f32;
-    if coef < 1.0 || !coef.is_finite() {
-        grads.data.par_chunks_mut(CHUNK).for_each(|c| {
-            for g in c {
-                *g *= coef;
-            }
-        });
+    if let Some(coef) = clip_coef(norm, max_norm) {
+        scale_all(grads, coef);
     }
     norm
+}
+
+/// torch's clipping coefficient `max_norm / (norm + 1e-6)` when it applies (< 1, or not finite).
+fn clip_coef(norm: f32, max_norm: f32) -> Option<f32> {
+    let coef = (max_norm as f64 / (norm as f64 + 1e-6)) as f32;
+    (coef < 1.0 || !coef.is_finite()).then_some(coef)
+}
+
+/// Multiplies every gradient by `s`.
+fn scale_all(grads: &mut Params, s: f32) {
+    grads.data.par_chunks_mut(CHUNK).for_each(|c| {
+        for g in c {
+            *g *= s;
+        }
+    });
 }
 
 /// Turns the gradients of a step's *summed* loss into those of its mean loss and clips them, in
@@ -48,20 +58,14 @@ pub fn clip_grad_norm(grads: &mut Params, max_norm: f32) -> f32 {
 pub fn average_and_clip(grads: &mut Params, count: usize, max_norm: f32) -> f32 {
     let n = count.max(1) as f64;
     let norm = (grad_norm(grads) as f64 / n) as f32;
-    let mut coef = 1.0f32;
-    if max_norm > 0.0 {
-        let c = (max_norm as f64 / (norm as f64 + 1e-6)) as f32;
-        if c < 1.0 || !c.is_finite() {
-            coef = c;
-        }
-    }
+    let coef = if max_norm > 0.0 {
+        clip_coef(norm, max_norm).unwrap_or(1.0)
+    } else {
+        1.0
+    };
     let scale = (coef as f64 / n) as f32;
     if scale != 1.0 {
-        grads.data.par_chunks_mut(CHUNK).for_each(|c| {
-            for g in c {
-                *g *= scale;
-            }
-        });
+        scale_all(grads, scale);
     }
     norm
 }
@@ -71,17 +75,21 @@ mod tests {
     use super::*;
     use crate::config::Gpt2Config;
 
-    #[test]
-    fn clip_scales_only_above_max_norm() {
-        let cfg = Gpt2Config {
+    /// Zero gradients of a 1-layer C 4 model (a few hundred values).
+    fn tiny_grads() -> Params {
+        Params::zeros(&Gpt2Config {
             n_layer: 1,
             n_head: 1,
             n_embd: 4,
             n_positions: 3,
             vocab_size: 5,
             ..Gpt2Config::gpt2()
-        };
-        let mut g = Params::zeros(&cfg);
+        })
+    }
+
+    #[test]
+    fn clip_scales_only_above_max_norm() {
+        let mut g = tiny_grads();
         g.data[0] = 3.0;
         g.data[7] = 4.0;
         assert_eq!(grad_norm(&g), 5.0);
@@ -97,15 +105,7 @@ mod tests {
 
     #[test]
     fn average_then_clip_divides_by_the_count() {
-        let cfg = Gpt2Config {
-            n_layer: 1,
-            n_head: 1,
-            n_embd: 4,
-            n_positions: 3,
-            vocab_size: 5,
-            ..Gpt2Config::gpt2()
-        };
-        let mut g = Params::zeros(&cfg);
+        let mut g = tiny_grads();
         g.data[0] = 30.0;
         g.data[7] = 40.0;
         let mut plain = g.clone();
