@@ -26,9 +26,9 @@ const WARM_MAX_ROWS: usize = 16;
 
 /// Run by the pool's other workers during a short forward step: executes the step's forked work
 /// as it appears (`rayon::yield_now`) and spins while there is none, until `done` (or
-/// [`WARM_IDLE`] without work). A worker that
-/// is the step's own thread (`main`, which can pick this job from its own queue while it waits
-/// in a join) returns at once, so the step can never wait on itself.
+/// [`WARM_IDLE`] without work). A worker that is the step's own thread (`main`, which can pick
+/// this job from its own queue while it waits in a join) returns at once, so the step can never
+/// wait on itself.
 fn keep_warm(done: &std::sync::atomic::AtomicBool, main: Option<usize>) {
     if rayon::current_thread_index() == main {
         return;
