@@ -31,7 +31,7 @@ fn main() {
         rayon::current_num_threads()
     );
     let only = std::env::args().nth(2);
-    for t in QType::ALL {
+    for t in QType::ALL.into_iter().chain([QType::Q6_K]) {
         if only.as_deref().is_some_and(|o| o != t.name()) {
             continue;
         }

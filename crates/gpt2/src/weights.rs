@@ -179,20 +179,23 @@ pub enum Role {
 }
 
 /// The storage type a tensor of `role` with rows of `cols` gets when a model is converted to
-/// `target`, and why when it differs:
+/// `target`, as llama-quantize chooses it for GPT-2 (`llama_tensor_get_type`):
 /// - block matrices: `target`;
-/// - `wte`: `target`, except q8_0 for q4_0: it is also the lm_head, which llama-quantize keeps at
-///   higher precision (q6_K, a type we do not compute; q8_0 is our closest);
+/// - `wte`: `target`, except q6_K for q4_0: it is also the lm_head, which llama-quantize keeps
+///   at higher precision;
 /// - `wpe`: f32 (llama.cpp's converter keeps it f32 and llama-quantize never quantizes it);
-/// - a row length that is not a multiple of the block size falls back to f16, as llama-quantize
-///   does.
+/// - a row length that is not a multiple of the block size falls back as llama-quantize does:
+///   q6_K to q8_0, anything else (q8_0 included) to f16.
 pub fn policy(target: QType, role: Role, cols: usize) -> QType {
-    let t = match role {
+    let mut t = match role {
         Role::BlockMatrix => target,
-        Role::TokenEmbedding if target == QType::Q4_0 => QType::Q8_0,
+        Role::TokenEmbedding if target == QType::Q4_0 => QType::Q6_K,
         Role::TokenEmbedding => target,
         Role::PositionEmbedding => QType::F32,
     };
+    if t == QType::Q6_K && t.row_bytes(cols).is_none() {
+        t = QType::Q8_0;
+    }
     if t.row_bytes(cols).is_none() {
         QType::F16
     } else {

@@ -91,6 +91,52 @@ fn q8_0_and_q4_0_blocks_are_byte_identical_to_ggml() {
     }
 }
 
+/// q6_K, the type llama-quantize gives GPT-2's tied token_embd in Q4_0 files: our quantizer
+/// against ggml's compiled `quantize_row_q6_K_ref` (built as llama.cpp builds it), byte for byte,
+/// and our dequantizer against `dequantize_row_q6_K`. Fixture: `tests/fixtures/quant/q6_k.json`,
+/// written by `scripts/make_q6k_fixture.py`.
+#[test]
+fn q6_k_blocks_are_byte_identical_to_ggml() {
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/quant/q6_k.json"
+    );
+    let f: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let cases = f["cases"].as_array().unwrap();
+    assert!(cases.len() >= 20, "fixture has {} cases", cases.len());
+    let mut nonfinite = 0;
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let x: Vec<f32> = bits32(&case["input_f32_bits"])
+            .into_iter()
+            .map(f32::from_bits)
+            .collect();
+        let t = QType::Q6_K;
+        let mut got = vec![0u8; t.row_bytes(x.len()).unwrap()];
+        quantize_row(t, &x, &mut got);
+        assert_eq!(
+            got,
+            hex_bytes(case["bytes"].as_str().unwrap()),
+            "{name}: bytes differ"
+        );
+        let mut deq = vec![0f32; x.len()];
+        dequantize_row(t, &got, &mut deq);
+        for (i, (&g, w)) in deq
+            .iter()
+            .zip(bits32(&case["dequant_f32_bits"]))
+            .enumerate()
+        {
+            assert!(
+                same_f32(g, f32::from_bits(w)),
+                "{name} dequant [{i}]: {g:e} vs {:e}",
+                f32::from_bits(w)
+            );
+        }
+        nonfinite += case["nonfinite"].as_bool().unwrap() as usize;
+    }
+    assert!(nonfinite >= 1, "the fixture lost its fp16-overflow case");
+}
+
 #[test]
 fn f16_and_bf16_conversion_edges_match_ggml() {
     let f = fixture();

@@ -118,6 +118,8 @@ pub mod file_type {
     pub const MOSTLY_Q4_0: u32 = 2;
     /// Matrices q8_0.
     pub const MOSTLY_Q8_0: u32 = 7;
+    /// Matrices q6_K.
+    pub const MOSTLY_Q6_K: u32 = 18;
     /// Matrices bf16.
     pub const MOSTLY_BF16: u32 = 32;
 }

@@ -15,7 +15,7 @@
 //! | `blk.{i}.ffn_down.{weight,bias}` | `[4C, C]`, `[C]` | `h.{i}.mlp.c_proj`, transposed |
 //! | `output_norm.{weight,bias}` | `[C]` | `ln_f` |
 //!
-//! Types: f32, f16, bf16, q8_0 and q4_0 stay as stored. Other ggml types (the K-quants of
+//! Types: f32, f16, bf16, q8_0, q4_0 and q6_K stay as stored. Other ggml types (q4_K of
 //! llama.cpp's `Q4_K_M` files, q4_1, q5_0, q5_1) are dequantized at load and re-quantized to
 //! q8_0 (or f16 where a row is not a multiple of 32); [`Loaded::notes`] says which, for the
 //! caller to print. 1-D tensors of any type become f32 vectors.
@@ -48,6 +48,7 @@ pub fn native(t: GgmlType) -> Option<QType> {
         GgmlType::BF16 => QType::BF16,
         GgmlType::Q8_0 => QType::Q8_0,
         GgmlType::Q4_0 => QType::Q4_0,
+        GgmlType::Q6_K => QType::Q6_K,
         _ => return None,
     })
 }
@@ -60,6 +61,7 @@ pub fn ggml_type(t: QType) -> GgmlType {
         QType::BF16 => GgmlType::BF16,
         QType::Q8_0 => GgmlType::Q8_0,
         QType::Q4_0 => GgmlType::Q4_0,
+        QType::Q6_K => GgmlType::Q6_K,
     }
 }
 
@@ -71,6 +73,7 @@ pub fn file_type_of(t: QType) -> u32 {
         QType::BF16 => file_type::MOSTLY_BF16,
         QType::Q8_0 => file_type::MOSTLY_Q8_0,
         QType::Q4_0 => file_type::MOSTLY_Q4_0,
+        QType::Q6_K => file_type::MOSTLY_Q6_K,
     }
 }
 

@@ -1,5 +1,6 @@
-//! Dequantization of ggml types we do not compute natively: q4_1, q5_0, q5_1 and the K-quants
-//! q4_K and q6_K that llama.cpp's `Q4_K_M` (and q4_0's tied output) files contain.
+//! Dequantization of ggml types we do not compute natively: q4_1, q5_0, q5_1 and the K-quant
+//! q4_K that llama.cpp's `Q4_K_M` files contain (q6_K, which they contain too, is computed
+//! natively: [`crate::kernels::quant`]; it is decoded here as well, for 1-D tensors).
 //!
 //! They are decoded once, at load, and stored again in a native type
 //! ([`crate::gguf::model`]). The code follows ggml's reference `dequantize_row_*` in
@@ -12,7 +13,6 @@
 //! - q5_1 (32, 24 B): `d: f16, m: f16, qh: u32, qs: [u8; 16]`; y = q·d + m.
 //! - q4_K (256, 144 B): `d: f16, dmin: f16, scales: [u8; 12]` (8 pairs of 6-bit scale/min),
 //!   `qs: [u8; 128]`; y = d·sc·q − dmin·m per 32 elements.
-//! - q6_K (256, 210 B): `ql: [u8; 128], qh: [u8; 64], scales: [i8; 16], d: f16`; y = d·sc·(q − 32).
 
 use crate::gguf::GgmlType;
 
@@ -79,29 +79,6 @@ fn q4_k(b: &[u8], y: &mut [f32]) {
     }
 }
 
-fn q6_k(b: &[u8], y: &mut [f32]) {
-    let d = f16(b, 208);
-    let (mut ql, mut qh) = (&b[0..128], &b[128..192]);
-    let mut sc = &b[192..208];
-    for n in (0..256).step_by(128) {
-        for l in 0..32 {
-            let is = l / 16;
-            let q1 = ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) as i32 - 32;
-            let q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32;
-            let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
-            let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
-            let s = |k: usize| sc[is + k] as i8 as f32;
-            y[n + l] = d * s(0) * q1 as f32;
-            y[n + l + 32] = d * s(2) * q2 as f32;
-            y[n + l + 64] = d * s(4) * q3 as f32;
-            y[n + l + 96] = d * s(6) * q4 as f32;
-        }
-        ql = &ql[64..];
-        qh = &qh[32..];
-        sc = &sc[8..];
-    }
-}
-
 /// Decodes `bytes` of type `t` into `out` (whole blocks). Errors (a message for the caller to put
 /// in context) for a type not handled here or a length that is not whole blocks of `out.len()`.
 pub fn dequantize(t: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), String> {
@@ -111,7 +88,7 @@ pub fn dequantize(t: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), Stri
         GgmlType::Q5_0 => |b, y| q5(b, y, false),
         GgmlType::Q5_1 => |b, y| q5(b, y, true),
         GgmlType::Q4_K => q4_k,
-        GgmlType::Q6_K => q6_k,
+        GgmlType::Q6_K => crate::kernels::quant::dequantize_block_q6_k,
         other => {
             return Err(format!(
                 "type {} is not supported (gpt2 reads f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, \

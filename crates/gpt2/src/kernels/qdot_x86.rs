@@ -203,7 +203,7 @@ pub unsafe fn rows_avx512(w: &QMat, inp: &[f32], n: usize, j0: usize, out_t: &mu
         QType::F32 => rows512::<T_F32>(w, inp, n, j0, out_t),
         QType::F16 => rows512::<T_F16>(w, inp, n, j0, out_t),
         QType::BF16 => rows512::<T_BF16>(w, inp, n, j0, out_t),
-        QType::Q8_0 | QType::Q4_0 => unreachable!("q8_0/q4_0 weights take qint"),
+        QType::Q8_0 | QType::Q4_0 | QType::Q6_K => unreachable!("q8_0/q4_0/q6_K weights take qint"),
     }
 }
 
@@ -218,6 +218,6 @@ pub unsafe fn rows_avx2(w: &QMat, inp: &[f32], n: usize, j0: usize, out_t: &mut 
         QType::F32 => rows256::<T_F32>(w, inp, n, j0, out_t),
         QType::F16 => rows256::<T_F16>(w, inp, n, j0, out_t),
         QType::BF16 => rows256::<T_BF16>(w, inp, n, j0, out_t),
-        QType::Q8_0 | QType::Q4_0 => unreachable!("q8_0/q4_0 weights take qint"),
+        QType::Q8_0 | QType::Q4_0 | QType::Q6_K => unreachable!("q8_0/q4_0/q6_K weights take qint"),
     }
 }

@@ -29,7 +29,7 @@
 use rayon::prelude::*;
 
 use super::isa::Isa;
-use super::quant::{QMat, QType, QK};
+use super::quant::{f16_bits_to_f32, q6_k_levels, QMat, QType, Q6_K_BYTES, QK, QK_K};
 
 /// Activations rounded to 8 bits per block of 32: `x ≈ d[r, b] · qs[r, 32b + i]`.
 ///
@@ -142,13 +142,13 @@ fn quantize_dispatch(isa: Isa, x: &[f32], qs: &mut [i8], d: &mut [f32], sum: &mu
 
 /// Whether [`qint_forward`] handles this weight type.
 pub fn is_int_type(t: QType) -> bool {
-    matches!(t, QType::Q8_0 | QType::Q4_0)
+    matches!(t, QType::Q8_0 | QType::Q4_0 | QType::Q6_K)
 }
 
-/// out (N, R) = a (N, K) · Wᵀ + bias (R), W a q8_0 or q4_0 [`QMat`] (R, K), on the kernel path
-/// `isa` (a path the CPU lacks runs the portable one).
+/// out (N, R) = a (N, K) · Wᵀ + bias (R), W a q8_0, q4_0 or q6_K [`QMat`] (R, K), on the kernel
+/// path `isa` (a path the CPU lacks runs the portable one).
 ///
-/// Panics on a weight type other than q8_0/q4_0 or mismatched shapes (internal callers check).
+/// Panics on another weight type or mismatched shapes (internal callers check).
 pub fn qint_forward(isa: Isa, out: &mut [f32], a: &QAct, w: &QMat, bias: Option<&[f32]>) {
     let (n, r, k) = (a.n, w.rows, w.cols);
     assert!(
@@ -176,7 +176,9 @@ pub fn qint_forward(isa: Isa, out: &mut [f32], a: &QAct, w: &QMat, bias: Option<
     // tasks own runs of whole 8-row (streaming) or 16-row (packed) weight groups: columns j0..j1
     // of every output row
     let threads = rayon::current_num_threads().max(1);
-    let packed = n >= PACKED_MIN_N;
+    // q6_K has the streaming kernel only (its rows are the lm_head, whose prefill needs the
+    // last position's logits alone)
+    let packed = n >= PACKED_MIN_N && w.qtype != QType::Q6_K;
     let chunk = if packed {
         r.div_ceil(threads * 4).next_multiple_of(16).max(16)
     } else {
@@ -269,28 +271,35 @@ fn rows_dispatch(isa: Isa, w: &QMat, a: &QAct, out: &OutCols, packed: bool) {
 /// Weight rows `out.j0..out.j1` against every activation row, plain Rust.
 fn rows_portable(w: &QMat, a: &QAct, out: &OutCols) {
     let (n, nb) = (a.n, a.k / QK);
-    let bb = w.qtype.block_bytes();
+    // q6_K rows are decoded once per row: levels − 32, and the sub-scale of each group of 16
+    let (mut lv, mut sc) = (Vec::new(), Vec::new());
     for j in out.j0..out.j1 {
         let row = w.row(j);
+        if w.qtype == QType::Q6_K {
+            lv.clear();
+            sc.clear();
+            let mut l6 = [0u8; QK_K];
+            for blk in row.chunks_exact(Q6_K_BYTES) {
+                q6_k_levels(blk, &mut l6);
+                lv.extend(l6.iter().map(|&q| q as i32 - 32));
+                sc.extend(blk[192..208].iter().map(|&s| s as i8 as i32));
+            }
+        }
         for r in 0..n {
             let mut acc = 0f32;
             for b in 0..nb {
-                let blk = &row[b * bb..(b + 1) * bb];
-                let dw = half::f16::from_bits(u16::from_le_bytes([blk[0], blk[1]])).to_f32();
                 let x = &a.qs[(r * nb + b) * QK..][..QK];
-                let s: i32 = if w.qtype == QType::Q8_0 {
-                    blk[2..]
-                        .iter()
-                        .zip(x)
-                        .map(|(&q, &v)| (q as i8) as i32 * v as i32)
-                        .sum()
+                let (s, dw) = if w.qtype == QType::Q6_K {
+                    let l = &lv[b * QK..][..QK];
+                    let dot = |g: usize| -> i32 {
+                        let (l, x) = (&l[16 * g..16 * g + 16], &x[16 * g..16 * g + 16]);
+                        l.iter().zip(x).map(|(&q, &v)| q * v as i32).sum()
+                    };
+                    let blk = &row[(b / 8) * Q6_K_BYTES..][..Q6_K_BYTES];
+                    let s = sc[2 * b] * dot(0) + sc[2 * b + 1] * dot(1);
+                    (s, f16_bits_to_f32(u16::from_le_bytes([blk[208], blk[209]])))
                 } else {
-                    let mut s = 0i32;
-                    for i in 0..QK / 2 {
-                        s += (blk[2 + i] & 15) as i32 * x[i] as i32;
-                        s += (blk[2 + i] >> 4) as i32 * x[i + QK / 2] as i32;
-                    }
-                    s - 8 * a.sum[r * nb + b]
+                    block_dot(w.qtype, row, b, x, a.sum[r * nb + b])
                 };
                 acc += s as f32 * (dw * a.d[r * nb + b]);
             }
@@ -298,6 +307,29 @@ fn rows_portable(w: &QMat, a: &QAct, out: &OutCols) {
             unsafe { out.set(r, j, acc) };
         }
     }
+}
+
+/// The exact integer dot product of block `b` (32 weights) of a q8_0 or q4_0 weight row with
+/// 32 rounded activations `x` (whose sum is `xsum`), and the block's f32 weight scale: the terms
+/// of [`qint_forward`]'s sum.
+fn block_dot(t: QType, row: &[u8], b: usize, x: &[i8], xsum: i32) -> (i32, f32) {
+    let bb = t.block_bytes();
+    let blk = &row[b * bb..(b + 1) * bb];
+    let s = if t == QType::Q8_0 {
+        blk[2..]
+            .iter()
+            .zip(x)
+            .map(|(&q, &v)| (q as i8) as i32 * v as i32)
+            .sum()
+    } else {
+        let mut s = 0i32;
+        for i in 0..QK / 2 {
+            s += (blk[2 + i] & 15) as i32 * x[i] as i32;
+            s += (blk[2 + i] >> 4) as i32 * x[i + QK / 2] as i32;
+        }
+        s - 8 * xsum
+    };
+    (s, f16_bits_to_f32(u16::from_le_bytes([blk[0], blk[1]])))
 }
 
 /// The f64 reference of [`qint_forward`]: exact block dot products of the same rounded
@@ -353,9 +385,15 @@ mod tests {
             (5, 9, 128),
             (16, 33, 64),
             (40, 13, 96),
+            (1, 19, 256),
+            (3, 8, 512),
+            (17, 11, 768),
         ];
-        for t in [QType::Q8_0, QType::Q4_0] {
+        for t in [QType::Q8_0, QType::Q4_0, QType::Q6_K] {
             for &(n, r, k) in &shapes {
+                if t.row_bytes(k).is_none() {
+                    continue;
+                }
                 let wf: Vec<f32> = (0..r * k).map(|_| rng.normal()).collect();
                 let bytes = quantize_matrix(t, &wf, r, k).unwrap();
                 let w = QMat::new(t, r, k, &bytes).unwrap();
@@ -421,7 +459,7 @@ mod tests {
         // leave short 8- and 16-row groups
         let (n, r, k) = (21, 300, 256);
         assert!(n >= PACKED_MIN_N);
-        for t in [QType::Q8_0, QType::Q4_0] {
+        for t in [QType::Q8_0, QType::Q4_0, QType::Q6_K] {
             let wf: Vec<f32> = (0..r * k).map(|_| rng.normal()).collect();
             let bytes = quantize_matrix(t, &wf, r, k).unwrap();
             let w = QMat::new(t, r, k, &bytes).unwrap();

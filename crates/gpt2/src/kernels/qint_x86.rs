@@ -1,4 +1,4 @@
-//! The x86 kernels of [`super::qint`]: q8_0 / q4_0 weights times 8-bit activations.
+//! The x86 kernels of [`super::qint`]: q8_0 / q4_0 / q6_K weights times 8-bit activations.
 //!
 //! Both kernels compute every output element the same way, so that a result does not depend on
 //! which of them ran (decoding or prefill), the batch, the tiling or the thread count:
@@ -14,10 +14,12 @@
 //! - **Streaming kernel** ([`rows_vnni`], [`rows_avx2`]; decoding and small batches): the weights
 //!   are read in their GGUF layout, one block of one row per register, 8 rows at a time. The 8
 //!   registers of partial sums are reduced across lanes by a `vphaddd` tree into one register of
-//!   8 row totals. q8_0: the sign of w moves onto x, because `vpdpbusd`/`vpmaddubsw` want one
-//!   unsigned operand: `|w| · (x · sign w)` (llama.cpp's trick; |−128| = 128 still fits an
-//!   unsigned byte). q4_0: nibbles are unsigned already, and the offset of 8 is removed with the
-//!   activation block sum: `Σ (q − 8) x = Σ q x − 8 Σ x`.
+//!   8 row totals. `vpdpbusd`/`vpmaddubsw` want one unsigned operand. q4_0: nibbles are
+//!   unsigned already, and the offset of 8 is removed with the activation block sum:
+//!   `Σ (q − 8) x = Σ q x − 8 Σ x`. q8_0 with VNNI: the same with w + 128 (one `vpxor`):
+//!   `Σ w x = Σ (w + 128) x − 128 Σ x`. q8_0 with AVX2, whose `vpmaddubsw` would saturate
+//!   (w + 128)·x pairs: the sign of w moves onto x, `|w| · (x · sign w)` (llama.cpp's trick;
+//!   |−128| = 128 still fits an unsigned byte).
 //! - **Packed kernel** (the same entry points with `packed`; prefill, N ≥
 //!   [`super::qint::PACKED_MIN_N`]): a task repacks 16 weight rows at a time into a buffer that
 //!   stays in L1/L2, as GEMM libraries pack panels: per block, 8 registers of "4 bytes of each of
@@ -34,7 +36,7 @@
 use std::arch::x86_64::*;
 
 use super::qint::{OutCols, QAct};
-use super::quant::{QMat, QType, QK};
+use super::quant::{QMat, QType, Q6_K_BYTES, QK, QK_K};
 
 const Q8: u8 = 0;
 const Q4: u8 = 1;
@@ -118,34 +120,32 @@ unsafe fn tile8<const T: u8, const VNNI: bool, const R: usize>(
         let p: [*const u8; 8] = std::array::from_fn(|i| rows[i].add(b * bb));
         let dw = scales8(&p);
         let wq: [__m256i; 8] = std::array::from_fn(|i| load_w::<T>(p[i]));
-        // q8_0: |w| as unsigned bytes (|−128| = 128 fits), its sign moved onto x
-        let aw: [__m256i; 8] = std::array::from_fn(|i| {
-            if T == Q8 {
-                _mm256_abs_epi8(wq[i])
-            } else {
-                wq[i]
-            }
+        // q8_0 with VNNI: w + 128 as unsigned bytes (the offset is removed below with the
+        // activation block sum, as q4_0's); AVX2, whose vpmaddubsw would saturate that: |w| as
+        // unsigned bytes (|−128| = 128 fits), its sign moved onto x
+        let aw: [__m256i; 8] = std::array::from_fn(|i| match (T, VNNI) {
+            (Q8, true) => _mm256_xor_si256(wq[i], _mm256_set1_epi8(-128)),
+            (Q8, false) => _mm256_abs_epi8(wq[i]),
+            _ => wq[i],
         });
         for r in 0..R {
             let i = (r0 + r) * nb + b;
             let x = _mm256_loadu_si256(qs.add(i * QK).cast());
-            let dots: [__m256i; 8] = if T == Q8 {
+            let dots: [__m256i; 8] = if T == Q8 && !VNNI {
                 std::array::from_fn(|j| {
                     let sx = _mm256_sign_epi8(x, wq[j]);
-                    if VNNI {
-                        _mm256_dpbusd_epi32(zero, aw[j], sx)
-                    } else {
-                        _mm256_madd_epi16(_mm256_maddubs_epi16(aw[j], sx), ones)
-                    }
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(aw[j], sx), ones)
                 })
             } else if VNNI {
-                std::array::from_fn(|j| _mm256_dpbusd_epi32(zero, wq[j], x))
+                std::array::from_fn(|j| _mm256_dpbusd_epi32(zero, aw[j], x))
             } else {
                 std::array::from_fn(|j| _mm256_madd_epi16(_mm256_maddubs_epi16(wq[j], x), ones))
             };
             let mut t = reduce8(&dots);
-            if T == Q4 {
-                t = _mm256_sub_epi32(t, _mm256_set1_epi32(8 * *sums.add(i)));
+            match (T, VNNI) {
+                (Q4, _) => t = _mm256_sub_epi32(t, _mm256_set1_epi32(8 * *sums.add(i))),
+                (Q8, true) => t = _mm256_sub_epi32(t, _mm256_set1_epi32(128 * *sums.add(i))),
+                _ => {}
             }
             let dx = _mm256_set1_ps(*ds.add(i));
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(dw, dx), acc[r]);
@@ -393,6 +393,198 @@ unsafe fn rows_packed<const T: u8, const VNNI: bool, const MAXR: usize>(
     }
 }
 
+/// The f16 at byte `off` of each of 8 blocks (`p[i]` points at row i's block), as f32.
+#[inline(always)]
+unsafe fn scales8_at(p: &[*const u8; 8], off: usize) -> __m256 {
+    let mut q = *p;
+    for x in &mut q {
+        *x = x.add(off);
+    }
+    scales8(&q)
+}
+
+/// q6_K's 16 int8 sub-scales of 8 rows' super-blocks (`p[i]` points at row i's scales),
+/// transposed: lane i of `out[g]` is row i's scale g, as int32 (unpacks of bytes, 16-bit and
+/// 32-bit units, then sign extension).
+#[inline(always)]
+unsafe fn q6_scales_t(p: &[*const u8; 8]) -> [__m256i; 16] {
+    let mut r = [_mm_setzero_si128(); 8];
+    for i in 0..8 {
+        r[i] = _mm_loadu_si128(p[i].cast());
+    }
+    // pairs of rows: [r0g0 r1g0 r0g1 r1g1 ...], groups 0..8 (lo) and 8..16 (hi)
+    let mut u8s = [_mm_setzero_si128(); 8];
+    for m in 0..4 {
+        u8s[2 * m] = _mm_unpacklo_epi8(r[2 * m], r[2 * m + 1]);
+        u8s[2 * m + 1] = _mm_unpackhi_epi8(r[2 * m], r[2 * m + 1]);
+    }
+    // quads of rows: 4 groups of 4 bytes; b[h][c] = rows 4h..4h+4, groups 4c..4c+4
+    let mut q = [[_mm_setzero_si128(); 4]; 2];
+    for h in 0..2 {
+        let (x, y) = (&u8s[4 * h..4 * h + 2], &u8s[4 * h + 2..4 * h + 4]);
+        q[h][0] = _mm_unpacklo_epi16(x[0], y[0]);
+        q[h][1] = _mm_unpackhi_epi16(x[0], y[0]);
+        q[h][2] = _mm_unpacklo_epi16(x[1], y[1]);
+        q[h][3] = _mm_unpackhi_epi16(x[1], y[1]);
+    }
+    let mut out = [_mm256_setzero_si256(); 16];
+    for c in 0..4 {
+        // all 8 rows of groups 4c, 4c + 1 (lo) and 4c + 2, 4c + 3 (hi), 8 bytes each
+        for (half, e) in [
+            _mm_unpacklo_epi32(q[0][c], q[1][c]),
+            _mm_unpackhi_epi32(q[0][c], q[1][c]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            out[4 * c + 2 * half] = _mm256_cvtepi8_epi32(e);
+            out[4 * c + 2 * half + 1] = _mm256_cvtepi8_epi32(_mm_srli_si128(e, 8));
+        }
+    }
+    out
+}
+
+/// Lane i of the results = the sums of lanes 0..4 (first) and 4..8 (second) of `v[i]`, exact.
+#[inline(always)]
+unsafe fn reduce8_halves(v: &[__m256i; 8]) -> (__m256i, __m256i) {
+    let h01 = _mm256_hadd_epi32(v[0], v[1]);
+    let h23 = _mm256_hadd_epi32(v[2], v[3]);
+    let h45 = _mm256_hadd_epi32(v[4], v[5]);
+    let h67 = _mm256_hadd_epi32(v[6], v[7]);
+    // 128-bit half 0: lanes 0..4 of v0..v3; half 1: their lanes 4..8 (and v4..v7 in q1)
+    let q0 = _mm256_hadd_epi32(h01, h23);
+    let q1 = _mm256_hadd_epi32(h45, h67);
+    (
+        _mm256_permute2x128_si256(q0, q1, 0x20),
+        _mm256_permute2x128_si256(q0, q1, 0x31),
+    )
+}
+
+/// The 32 six-bit levels (0..64) of sub-block `k` (elements 32k..32k + 32) of the q6_K
+/// super-block at `p`, as bytes in element order (layout: [`super::quant`]).
+#[inline(always)]
+unsafe fn q6_levels(p: *const u8, k: usize) -> __m256i {
+    let (h, kk) = (k / 4, k % 4);
+    let ql = _mm256_loadu_si256(p.add(64 * h + 32 * (kk % 2)).cast());
+    let m4 = _mm256_set1_epi8(15);
+    let lo = if kk < 2 {
+        _mm256_and_si256(ql, m4)
+    } else {
+        _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4)
+    };
+    // bits 2kk..2kk+2 of qh to bits 4..6 (a 16-bit shift; the mask drops what crossed bytes)
+    let qh = _mm256_loadu_si256(p.add(128 + 32 * h).cast());
+    let hi = match kk {
+        0 => _mm256_slli_epi16(qh, 4),
+        1 => _mm256_slli_epi16(qh, 2),
+        2 => qh,
+        _ => _mm256_srli_epi16(qh, 2),
+    };
+    _mm256_or_si256(lo, _mm256_and_si256(hi, _mm256_set1_epi8(0x30)))
+}
+
+/// q6_K streaming tile: 8 weight rows × activation rows `r0 .. r0 + R`, as [`tile8`]. Per block
+/// of 32 (a q6_K sub-block, two groups of 16 with their own scales) the exact integer
+/// `Σ_g sc_g · Σ_{i∈g} (q_i − 32) · x_i`: the offset-free group sums per 4 lanes (VNNI:
+/// `vpdpbusd` of the levels (≤ 63) with x, started at −32·Σx; AVX2: `vpmaddubsw` of the levels
+/// less `vpmaddubsw` of 32, both exact int16 pairs, widened by `vpmaddwd`), summed per group
+/// across lanes by [`reduce8_halves`] and multiplied by the rows' two scales; then the same one
+/// fused multiply-add per block as every other type.
+#[inline(always)]
+unsafe fn tile8_q6<const VNNI: bool, const R: usize>(
+    rows: &[*const u8; 8],
+    a: &QAct,
+    r0: usize,
+    out: &mut [__m256; R],
+) {
+    let nb = a.k / QK;
+    let ns = a.k / QK_K;
+    let mut acc = [_mm256_setzero_ps(); R];
+    let (qs, ds) = (a.qs.as_ptr(), a.d.as_ptr());
+    let c32 = _mm256_set1_epi8(32);
+    let ones = _mm256_set1_epi16(1);
+    let zero = _mm256_setzero_si256();
+    let next = rows[7].wrapping_add(ns * Q6_K_BYTES);
+    for s in 0..ns {
+        let lines = (8 * Q6_K_BYTES).div_ceil(64);
+        for l in 0..lines {
+            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(s * 8 * Q6_K_BYTES + l * 64).cast());
+        }
+        // plain loops, not array::from_fn: a closure that is not inlined loses the target
+        // features, and every intrinsic in it becomes a call
+        let mut p = [rows[0]; 8];
+        let mut ps = [rows[0]; 8];
+        for i in 0..8 {
+            p[i] = rows[i].add(s * Q6_K_BYTES);
+            ps[i] = p[i].add(192);
+        }
+        let dw = scales8_at(&p, 208);
+        let sc = q6_scales_t(&ps);
+        for k in 0..8 {
+            let mut q = [zero; 8];
+            for i in 0..8 {
+                q[i] = q6_levels(p[i], k);
+            }
+            for r in 0..R {
+                let i = (r0 + r) * nb + 8 * s + k;
+                let x = _mm256_loadu_si256(qs.add(i * QK).cast());
+                let mut dots = [zero; 8];
+                if VNNI {
+                    let neg = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, c32, x));
+                    for j in 0..8 {
+                        dots[j] = _mm256_dpbusd_epi32(neg, q[j], x);
+                    }
+                } else {
+                    let off = _mm256_maddubs_epi16(c32, x);
+                    for j in 0..8 {
+                        let t = _mm256_sub_epi16(_mm256_maddubs_epi16(q[j], x), off);
+                        dots[j] = _mm256_madd_epi16(t, ones);
+                    }
+                }
+                let (g0, g1) = reduce8_halves(&dots);
+                let t = _mm256_add_epi32(
+                    _mm256_mullo_epi32(g0, sc[2 * k]),
+                    _mm256_mullo_epi32(g1, sc[2 * k + 1]),
+                );
+                let dx = _mm256_set1_ps(*ds.add(i));
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(dw, dx), acc[r]);
+            }
+        }
+    }
+    *out = acc;
+}
+
+/// q6_K streaming kernel (every batch size): weight rows `out.j0..out.j1` × every activation
+/// row, into `out`, as [`rows`].
+#[inline(always)]
+unsafe fn rows_q6<const VNNI: bool, const MAXR: usize>(w: &QMat, a: &QAct, out: &OutCols) {
+    let n = a.n;
+    let mut j = out.j0;
+    while j < out.j1 {
+        let valid = (out.j1 - j).min(8);
+        let p: [*const u8; 8] = std::array::from_fn(|i| w.row(j + i.min(valid - 1)).as_ptr());
+        let mut r0 = 0;
+        while r0 < n {
+            let m = (n - r0).min(MAXR);
+            macro_rules! go {
+                ($r:literal) => {{
+                    let mut o = [_mm256_setzero_ps(); $r];
+                    tile8_q6::<VNNI, $r>(&p, a, r0, &mut o);
+                    for (r, &v) in o.iter().enumerate() {
+                        store8(out, r0 + r, j, v, valid);
+                    }
+                }};
+            }
+            match m {
+                1 => go!(1),
+                _ => go!(2),
+            }
+            r0 += m;
+        }
+        j += 8;
+    }
+}
+
 /// The AVX-512 VNNI kernels (256-bit registers, `vpdpbusd`): packed when `packed` (prefill),
 /// streaming otherwise; the same results either way, bit for bit.
 ///
@@ -407,6 +599,7 @@ pub unsafe fn rows_vnni(w: &QMat, a: &QAct, out: &OutCols, packed: bool) {
         (QType::Q4_0, true) => rows_packed::<Q4, true, 4>(w, a, out),
         (QType::Q8_0, false) => rows::<Q8, true, 4>(w, a, out),
         (QType::Q4_0, false) => rows::<Q4, true, 4>(w, a, out),
+        (QType::Q6_K, _) => rows_q6::<true, 2>(w, a, out),
         (t, _) => panic!("qint: {} weights", t.name()),
     }
 }
@@ -423,6 +616,7 @@ pub unsafe fn rows_avx2(w: &QMat, a: &QAct, out: &OutCols, packed: bool) {
         (QType::Q4_0, true) => rows_packed::<Q4, false, 2>(w, a, out),
         (QType::Q8_0, false) => rows::<Q8, false, 1>(w, a, out),
         (QType::Q4_0, false) => rows::<Q4, false, 1>(w, a, out),
+        (QType::Q6_K, _) => rows_q6::<false, 1>(w, a, out),
         (t, _) => panic!("qint: {} weights", t.name()),
     }
 }

@@ -99,7 +99,7 @@ fn decode32<const ISA: u8, const T: u8>(row: &[u8], blk: usize, w: &mut [f32; QK
                 *o = f32::from_bits((u16::from_le_bytes([b[2 * j], b[2 * j + 1]]) as u32) << 16);
             }
         }
-        QType::Q8_0 | QType::Q4_0 => unreachable!("q8_0/q4_0 weights take qint"),
+        QType::Q8_0 | QType::Q4_0 | QType::Q6_K => unreachable!("q8_0/q4_0/q6_K weights take qint"),
     }
 }
 
@@ -168,7 +168,7 @@ fn rows_kernel<const ISA: u8>(w: &QMat, inp: &[f32], n: usize, j0: usize, out_t:
         QType::F32 => rows_typed::<ISA, T_F32>(w, inp, n, j0, out_t),
         QType::F16 => rows_typed::<ISA, T_F16>(w, inp, n, j0, out_t),
         QType::BF16 => rows_typed::<ISA, T_BF16>(w, inp, n, j0, out_t),
-        QType::Q8_0 | QType::Q4_0 => unreachable!("q8_0/q4_0 weights take qint"),
+        QType::Q8_0 | QType::Q4_0 | QType::Q6_K => unreachable!("q8_0/q4_0/q6_K weights take qint"),
     }
 }
 
@@ -205,7 +205,7 @@ fn decode_kernel<const ISA: u8>(w: &QMat, j0: usize, out: &mut [f32]) {
         QType::F32 => decode_typed::<ISA, T_F32>(w, j0, out),
         QType::F16 => decode_typed::<ISA, T_F16>(w, j0, out),
         QType::BF16 => decode_typed::<ISA, T_BF16>(w, j0, out),
-        QType::Q8_0 | QType::Q4_0 => unreachable!("q8_0/q4_0 weights take qint"),
+        QType::Q8_0 | QType::Q4_0 | QType::Q6_K => unreachable!("q8_0/q4_0/q6_K weights take qint"),
     }
 }
 

@@ -14,14 +14,29 @@
 //! | bf16 | 1  | 2  | 16  | upper half of binary32 (round to nearest even) |
 //! | q8_0 | 32 | 34 | 8.5 | `d: f16`, `qs: [i8; 32]`; w = d·q |
 //! | q4_0 | 32 | 18 | 4.5 | `d: f16`, `qs: [u8; 16]`; w_j = d·((qs_j & 15) − 8), w_{j+16} = d·((qs_j >> 4) − 8) |
+//! | q6_K | 256 | 210 | 6.5625 | `ql: [u8; 128]`, `qh: [u8; 64]`, `scales: [i8; 16]`, `d: f16`; w = d·sc[e/16]·(q − 32), q 6 bits |
 //!
-//! Non-goals: quantizing with an importance matrix; K-quants (they are dequantized at load, see
-//! [`crate::kernels::kquants`]).
+//! q6_K's 6-bit value q of element e of a super-block: with half h = e / 128, sub-block
+//! k = (e % 128) / 32 and l = e % 32, the low 4 bits are nibble (k / 2) of `ql[64h + 32(k % 2) + l]`
+//! and the high 2 bits are bits 2k..2k+2 of `qh[32h + l]` (`dequantize_row_q6_K`).
+//!
+//! q6_K is not a conversion target of its own ([`QType::ALL`]): it is the type llama-quantize
+//! gives the tied `token_embd`/lm_head of q4_0 files, computed natively when a file holds it, and
+//! written by our q4_0 conversion for the same tensor ([`crate::weights::policy`]).
+//!
+//! Non-goals: quantizing with an importance matrix; the other K-quants (they are dequantized at
+//! load, see [`crate::kernels::kquants`]).
 
 use half::{bf16, f16};
 
 /// Elements per q8_0 / q4_0 block (ggml `QK8_0`, `QK4_0`).
 pub const QK: usize = 32;
+
+/// Elements per K-quant super-block (ggml `QK_K`).
+pub const QK_K: usize = 256;
+
+/// Bytes of one q6_K super-block: `ql` 128, `qh` 64, `scales` 16, `d` 2.
+pub const Q6_K_BYTES: usize = 210;
 
 /// A storage type the kernels multiply natively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,10 +51,14 @@ pub enum QType {
     Q8_0,
     /// 4-bit blocks of 32 with an f16 scale, offset 8.
     Q4_0,
+    /// 6-bit super-blocks of 256: an f16 scale, 16 int8 sub-scales, offset 32.
+    #[allow(non_camel_case_types)]
+    Q6_K,
 }
 
 impl QType {
-    /// Every native type, in the order reports list them.
+    /// Every type a model can be converted to (`--dtype`, `gpt2 quantize --type`), in the order
+    /// reports list them. [`QType::Q6_K`] is computed too but is not a target of its own.
     pub const ALL: [QType; 5] = [
         QType::F32,
         QType::F16,
@@ -48,7 +67,7 @@ impl QType {
         QType::Q4_0,
     ];
 
-    /// ggml's name: `f32`, `f16`, `bf16`, `q8_0`, `q4_0`.
+    /// ggml's name: `f32`, `f16`, `bf16`, `q8_0`, `q4_0`, `q6_K`.
     pub fn name(self) -> &'static str {
         match self {
             QType::F32 => "f32",
@@ -56,10 +75,11 @@ impl QType {
             QType::BF16 => "bf16",
             QType::Q8_0 => "q8_0",
             QType::Q4_0 => "q4_0",
+            QType::Q6_K => "q6_K",
         }
     }
 
-    /// Parses a [`QType::name`] (case-insensitive).
+    /// Parses the [`QType::name`] of a conversion target ([`QType::ALL`]), case-insensitive.
     pub fn from_name(s: &str) -> Option<QType> {
         QType::ALL
             .into_iter()
@@ -71,6 +91,7 @@ impl QType {
         match self {
             QType::F32 | QType::F16 | QType::BF16 => 1,
             QType::Q8_0 | QType::Q4_0 => QK,
+            QType::Q6_K => QK_K,
         }
     }
 
@@ -81,6 +102,7 @@ impl QType {
             QType::F16 | QType::BF16 => 2,
             QType::Q8_0 => 2 + QK,
             QType::Q4_0 => 2 + QK / 2,
+            QType::Q6_K => Q6_K_BYTES,
         }
     }
 
@@ -160,6 +182,148 @@ pub fn quantize_block_q4_0(x: &[f32], out: &mut [u8]) {
     }
 }
 
+/// ggml's `nearest_int`: x rounded half to even by adding 1.5·2²³ and reading the mantissa
+/// (exact for |x| ≤ 2²²; larger values give what ggml's gives, without undefined behaviour).
+#[inline]
+fn nearest_int(x: f32) -> i32 {
+    let t = x + 12_582_912.0;
+    (t.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
+}
+
+/// ggml's `GROUP_MAX_EPS`: a group whose largest magnitude is below it quantizes to zero.
+const GROUP_MAX_EPS: f32 = 1e-15;
+
+/// ggml's `make_qx_quants` with `rmse_type = 1` and no importance weights: the scale of a group
+/// that minimises Σ x²·(x − scale·l)² over 19 candidate rounding scales, levels `l + nmax` in
+/// `0..2·nmax` written to `levels`. Operation for operation as ggml's C (same f32 products, no
+/// fused multiply-add), so that the bytes match `llama-quantize`'s.
+fn make_qx_quants(x: &[f32], nmax: i32, levels: &mut [i8]) -> f32 {
+    let (mut max, mut amax) = (0f32, 0f32);
+    for &v in x {
+        if v.abs() > amax {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    if amax < GROUP_MAX_EPS {
+        levels.fill(0);
+        return 0.0;
+    }
+    let level = |iscale: f32, v: f32| nearest_int(iscale * v).clamp(-nmax, nmax - 1);
+    let sums = |iscale: f32| {
+        let (mut sumlx, mut suml2) = (0f32, 0f32);
+        for &v in x {
+            let l = level(iscale, v) as f32;
+            let w = v * v;
+            sumlx += w * v * l;
+            suml2 += w * l * l;
+        }
+        (sumlx, suml2)
+    };
+    let mut iscale = -(nmax as f32) / max;
+    for (o, &v) in levels.iter_mut().zip(x) {
+        *o = (level(iscale, v) + nmax) as i8;
+    }
+    let (sumlx, suml2) = sums(iscale);
+    let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
+    let mut best = scale * sumlx;
+    for is in (-9..=9).filter(|&i| i != 0) {
+        iscale = -(nmax as f32 + 0.1 * is as f32) / max;
+        let (sumlx, suml2) = sums(iscale);
+        if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
+            for (o, &v) in levels.iter_mut().zip(x) {
+                *o = (level(iscale, v) + nmax) as i8;
+            }
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    scale
+}
+
+/// Quantizes one super-block of 256 to q6_K (`quantize_row_q6_K_ref`): each group of 16 gets
+/// its best scale ([`make_qx_quants`], 6-bit levels), the group scale of largest magnitude m
+/// gives d = m / −128 (f16), the sub-scales are `min(127, nearest(−128 · scale / m))`, and every
+/// element is rounded again against its final scale `d · sc`, to −32..=31 stored offset by 32.
+pub fn quantize_block_q6_k(x: &[f32], out: &mut [u8]) {
+    debug_assert_eq!(x.len(), QK_K);
+    debug_assert_eq!(out.len(), Q6_K_BYTES);
+    let mut levels = [0i8; QK_K];
+    let mut scales = [0f32; QK_K / 16];
+    let (mut max_scale, mut max_abs_scale) = (0f32, 0f32);
+    for (g, (xg, lg)) in x
+        .chunks_exact(16)
+        .zip(levels.chunks_exact_mut(16))
+        .enumerate()
+    {
+        let s = make_qx_quants(xg, 32, lg);
+        scales[g] = s;
+        if s.abs() > max_abs_scale {
+            max_abs_scale = s.abs();
+            max_scale = s;
+        }
+    }
+    out.fill(0);
+    if max_abs_scale < GROUP_MAX_EPS {
+        return;
+    }
+    let iscale = -128.0 / max_scale;
+    let d = f32_to_f16_bits(1.0 / iscale);
+    out[208..210].copy_from_slice(&d.to_le_bytes());
+    let d = f16_bits_to_f32(d);
+    for (g, &s) in scales.iter().enumerate() {
+        let sc = nearest_int(iscale * s).min(127) as i8;
+        out[192 + g] = sc as u8;
+        let dg = d * sc as f32;
+        if dg == 0.0 {
+            continue; // the group keeps make_qx_quants' levels, as ggml's does
+        }
+        for (o, &v) in levels[16 * g..16 * g + 16].iter_mut().zip(&x[16 * g..]) {
+            *o = (nearest_int(v / dg).clamp(-32, 31) + 32) as i8;
+        }
+    }
+    for h in 0..2 {
+        let l6 = |e: usize| levels[128 * h + e] as u8;
+        for l in 0..32 {
+            out[64 * h + l] = (l6(l) & 15) | ((l6(l + 64) & 15) << 4);
+            out[64 * h + 32 + l] = (l6(l + 32) & 15) | ((l6(l + 96) & 15) << 4);
+            out[128 + 32 * h + l] = (l6(l) >> 4)
+                | ((l6(l + 32) >> 4) << 2)
+                | ((l6(l + 64) >> 4) << 4)
+                | ((l6(l + 96) >> 4) << 6);
+        }
+    }
+}
+
+/// Decodes one q6_K super-block (`dequantize_row_q6_K`, the same f32 products).
+pub fn dequantize_block_q6_k(b: &[u8], y: &mut [f32]) {
+    debug_assert_eq!(b.len(), Q6_K_BYTES);
+    debug_assert_eq!(y.len(), QK_K);
+    let d = f16_bits_to_f32(u16::from_le_bytes([b[208], b[209]]));
+    let mut lv = [0u8; QK_K];
+    q6_k_levels(b, &mut lv);
+    for (e, (o, &q)) in y.iter_mut().zip(&lv).enumerate() {
+        *o = d * (b[192 + e / 16] as i8) as f32 * (q as i32 - 32) as f32;
+    }
+}
+
+/// The stored 6-bit levels (0..64) of the 256 elements of a q6_K super-block, in element order:
+/// element 128h + 32k + l takes nibble k / 2 of `ql[64h + 32(k % 2) + l]` and bits 2k..2k + 2 of
+/// `qh[32h + l]`.
+#[inline]
+pub fn q6_k_levels(b: &[u8], out: &mut [u8; QK_K]) {
+    for h in 0..2 {
+        let (ql, qh) = (&b[64 * h..64 * h + 64], &b[128 + 32 * h..160 + 32 * h]);
+        for k in 0..4 {
+            let lo = &ql[32 * (k % 2)..32 * (k % 2) + 32];
+            let o = &mut out[128 * h + 32 * k..128 * h + 32 * k + 32];
+            for l in 0..32 {
+                o[l] = ((lo[l] >> (4 * (k / 2))) & 15) | (((qh[l] >> (2 * k)) & 3) << 4);
+            }
+        }
+    }
+}
+
 /// Encodes a row of `x.len()` values as `t` into `out` (exactly [`QType::row_bytes`] long).
 /// Panics (debug) if the row length is not a multiple of the block size; callers check first.
 pub fn quantize_row(t: QType, x: &[f32], out: &mut [u8]) {
@@ -194,6 +358,11 @@ pub fn quantize_row(t: QType, x: &[f32], out: &mut [u8]) {
                 .zip(x.chunks_exact(QK))
             {
                 quantize_block_q4_0(b, o);
+            }
+        }
+        QType::Q6_K => {
+            for (o, b) in out.chunks_exact_mut(Q6_K_BYTES).zip(x.chunks_exact(QK_K)) {
+                quantize_block_q6_k(b, o);
             }
         }
     }
@@ -240,6 +409,14 @@ pub fn dequantize_row(t: QType, bytes: &[u8], out: &mut [f32]) {
                     o[j] = ((b[2 + j] & 15) as i32 - 8) as f32 * d;
                     o[j + QK / 2] = ((b[2 + j] >> 4) as i32 - 8) as f32 * d;
                 }
+            }
+        }
+        QType::Q6_K => {
+            for (o, b) in out
+                .chunks_exact_mut(QK_K)
+                .zip(bytes.chunks_exact(Q6_K_BYTES))
+            {
+                dequantize_block_q6_k(b, o);
             }
         }
     }
