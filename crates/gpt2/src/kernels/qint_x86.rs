@@ -154,6 +154,77 @@ unsafe fn tile8<const T: u8, const VNNI: bool, const R: usize>(
     *out = acc;
 }
 
+/// q4_0 streaming tile for AVX2, as [`tile8`] with the same results: each register holds the
+/// nibbles of two rows (row 2k in the low 128 bits, 2k + 1 in the high), so one shift and two
+/// masks unpack 2 × 32 weights: `lo` = elements 0..16 of both rows, `hi` = 16..32. The activation
+/// block is broadcast as its two halves, `vpmaddubsw(lo, x₀..₁₆) + vpmaddubsw(hi, x₁₆..₃₂)` is
+/// exact in int16 (|pair| ≤ 2·15·127, so the sum of two ≤ 7,620), and one `vpmaddwd` per two rows
+/// widens it. Fewer unpacks, widenings and horizontal adds than one row per register, where this
+/// CPU class is bound by instruction throughput, not memory.
+#[inline(always)]
+unsafe fn tile8_q4_avx2<const R: usize>(
+    rows: &[*const u8; 8],
+    a: &QAct,
+    r0: usize,
+    out: &mut [__m256; R],
+) {
+    let nb = a.k / QK;
+    let bb = block_bytes(Q4);
+    let mut acc = [_mm256_setzero_ps(); R];
+    let ones = _mm256_set1_epi16(1);
+    let m4 = _mm256_set1_epi8(15);
+    // hadd of hadds leaves the rows as [0 2 4 6 | 1 3 5 7]
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    let (qs, ds, sums) = (a.qs.as_ptr(), a.d.as_ptr(), a.sum.as_ptr());
+    let next = rows[7].wrapping_add(nb * bb);
+    for b in 0..nb {
+        let lines = (8 * bb).div_ceil(64);
+        for l in 0..lines {
+            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(b * 8 * bb + l * 64).cast());
+        }
+        let p = [
+            rows[0].add(b * bb),
+            rows[1].add(b * bb),
+            rows[2].add(b * bb),
+            rows[3].add(b * bb),
+            rows[4].add(b * bb),
+            rows[5].add(b * bb),
+            rows[6].add(b * bb),
+            rows[7].add(b * bb),
+        ];
+        let dw = scales8(&p);
+        let mut lo = [_mm256_setzero_si256(); 4];
+        let mut hi = [_mm256_setzero_si256(); 4];
+        for k in 0..4 {
+            let v = _mm256_loadu2_m128i(p[2 * k + 1].add(2).cast(), p[2 * k].add(2).cast());
+            lo[k] = _mm256_and_si256(v, m4);
+            hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let i = (r0 + r) * nb + b;
+            let xp = qs.add(i * QK);
+            let x0 = _mm256_broadcastsi128_si256(_mm_loadu_si128(xp.cast()));
+            let x1 = _mm256_broadcastsi128_si256(_mm_loadu_si128(xp.add(16).cast()));
+            let mut d = [_mm256_setzero_si256(); 4];
+            for k in 0..4 {
+                let s16 = _mm256_add_epi16(
+                    _mm256_maddubs_epi16(lo[k], x0),
+                    _mm256_maddubs_epi16(hi[k], x1),
+                );
+                d[k] = _mm256_madd_epi16(s16, ones);
+            }
+            let h = _mm256_hadd_epi32(_mm256_hadd_epi32(d[0], d[1]), _mm256_hadd_epi32(d[2], d[3]));
+            let t = _mm256_sub_epi32(
+                _mm256_permutevar8x32_epi32(h, order),
+                _mm256_set1_epi32(8 * *sums.add(i)),
+            );
+            let dx = _mm256_set1_ps(*ds.add(i));
+            *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(dw, dx), *acc);
+        }
+    }
+    *out = acc;
+}
+
 /// Stores lanes `0..valid` of `v` as columns `j .. j + valid` of output row `r`.
 #[inline(always)]
 unsafe fn store8(out: &OutCols, r: usize, j: usize, v: __m256, valid: usize) {
@@ -187,7 +258,11 @@ unsafe fn rows<const T: u8, const VNNI: bool, const MAXR: usize>(
             macro_rules! go {
                 ($r:literal) => {{
                     let mut o = [_mm256_setzero_ps(); $r];
-                    tile8::<T, VNNI, $r>(&p, a, r0, &mut o);
+                    if T == Q4 && !VNNI {
+                        tile8_q4_avx2::<$r>(&p, a, r0, &mut o);
+                    } else {
+                        tile8::<T, VNNI, $r>(&p, a, r0, &mut o);
+                    }
                     for (r, &v) in o.iter().enumerate() {
                         store8(out, r0 + r, j, v, valid);
                     }
