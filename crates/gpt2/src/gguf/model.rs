@@ -121,13 +121,21 @@ impl Reader<'_> {
         self.to_f32(name, t)
     }
 
-    fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<QTensor> {
+    /// A matrix, mapped where its type is computed natively. `in_block` marks the matrices of the
+    /// blocks: q6_K has only a streaming kernel, fine for `wte` (the lm_head of one position per
+    /// step) but slow for a prefill's every position, so a block's q6_K matrix (llama.cpp's
+    /// `Q4_K_M` files have some) is stored as q8_0, whose packed kernel serves prompts.
+    fn matrix(&mut self, name: &str, rows: usize, cols: usize, in_block: bool) -> Result<QTensor> {
         let t = self.info(name, &[cols, rows])?.clone();
-        if let Some(q) = native(t.ty) {
-            let range = self.f.tensor_range(&t)?;
-            return QTensor::mapped(q, rows, cols, self.store.clone(), range.start, range.len())
-                .ok_or_else(|| self.err(name, "data size does not match its dims".into()));
-        }
+        let why = match native(t.ty) {
+            Some(QType::Q6_K) if in_block => "has no prefill kernel in a block",
+            Some(q) => {
+                let range = self.f.tensor_range(&t)?;
+                return QTensor::mapped(q, rows, cols, self.store.clone(), range.start, range.len())
+                    .ok_or_else(|| self.err(name, "data size does not match its dims".into()));
+            }
+            None => "is not computed natively",
+        };
         let x = self.to_f32(name, &t)?;
         let to = if cols.is_multiple_of(32) {
             QType::Q8_0
@@ -135,7 +143,7 @@ impl Reader<'_> {
             QType::F16
         };
         self.notes.push(format!(
-            "{name}: {} is not computed natively; dequantized at load and stored as {}",
+            "{name}: {} {why}; dequantized at load and stored as {}",
             t.ty.name(),
             to.name()
         ));
@@ -169,10 +177,10 @@ pub fn load_file(f: &GgufFile) -> Result<Loaded> {
         notes: Vec::new(),
     };
     let (c, v, t) = (cfg.n_embd, cfg.vocab_size, cfg.n_positions);
-    let wte = r.matrix("token_embd.weight", v, c)?;
-    let wpe = r.matrix("position_embd.weight", t, c)?;
+    let wte = r.matrix("token_embd.weight", v, c, false)?;
+    let wpe = r.matrix("position_embd.weight", t, c, false)?;
     let lm_head = match f.tensor("output.weight") {
-        Some(_) => Some(r.matrix("output.weight", v, c)?),
+        Some(_) => Some(r.matrix("output.weight", v, c, false)?),
         None => None,
     };
     // grown as the layers are found: n_layer comes from the file, so it may not size anything
@@ -182,15 +190,15 @@ pub fn load_file(f: &GgufFile) -> Result<Loaded> {
         h.push(TypedLayer {
             ln_1_w: r.vector(&b("attn_norm.weight"), c)?,
             ln_1_b: r.vector(&b("attn_norm.bias"), c)?,
-            c_attn: r.matrix(&b("attn_qkv.weight"), 3 * c, c)?,
+            c_attn: r.matrix(&b("attn_qkv.weight"), 3 * c, c, true)?,
             c_attn_b: r.vector(&b("attn_qkv.bias"), 3 * c)?,
-            attn_proj: r.matrix(&b("attn_output.weight"), c, c)?,
+            attn_proj: r.matrix(&b("attn_output.weight"), c, c, true)?,
             attn_proj_b: r.vector(&b("attn_output.bias"), c)?,
             ln_2_w: r.vector(&b("ffn_norm.weight"), c)?,
             ln_2_b: r.vector(&b("ffn_norm.bias"), c)?,
-            c_fc: r.matrix(&b("ffn_up.weight"), 4 * c, c)?,
+            c_fc: r.matrix(&b("ffn_up.weight"), 4 * c, c, true)?,
             c_fc_b: r.vector(&b("ffn_up.bias"), 4 * c)?,
-            mlp_proj: r.matrix(&b("ffn_down.weight"), c, 4 * c)?,
+            mlp_proj: r.matrix(&b("ffn_down.weight"), c, 4 * c, true)?,
             mlp_proj_b: r.vector(&b("ffn_down.bias"), c)?,
         });
     }
