@@ -131,8 +131,15 @@ impl Reader<'_> {
             Some(QType::Q6_K) if in_block => "has no prefill kernel in a block",
             Some(q) => {
                 let range = self.f.tensor_range(&t)?;
-                return QTensor::mapped(q, rows, cols, self.store.clone(), range.start, range.len())
-                    .ok_or_else(|| self.err(name, "data size does not match its dims".into()));
+                return QTensor::mapped(
+                    q,
+                    rows,
+                    cols,
+                    self.store.clone(),
+                    range.start,
+                    range.len(),
+                )
+                .ok_or_else(|| self.err(name, "data size does not match its dims".into()));
             }
             None => "is not computed natively",
         };
