@@ -242,7 +242,7 @@ fn make_qx_quants(x: &[f32], nmax: i32, levels: &mut [i8]) -> f32 {
 }
 
 /// Quantizes one super-block of 256 to q6_K (`quantize_row_q6_K_ref`): each group of 16 gets
-/// its best scale ([`make_qx_quants`], 6-bit levels), the group scale of largest magnitude m
+/// its best scale (`make_qx_quants`, 6-bit levels), the group scale of largest magnitude m
 /// gives d = m / −128 (f16), the sub-scales are `min(127, nearest(−128 · scale / m))`, and every
 /// element is rounded again against its final scale `d · sc`, to −32..=31 stored offset by 32.
 pub fn quantize_block_q6_k(x: &[f32], out: &mut [u8]) {
