@@ -14,7 +14,7 @@ use crate::common::load_model;
 /// Arguments of `gpt2 quantize`.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  gpt2 quantize --model gpt2 --type q8_0 --out gpt2-q8_0.gguf\n  gpt2 quantize --model runs/ft --type q4_0 --out ft-q4_0.gguf\n\nTypes: f32, f16, bf16, q8_0 (8.5 bits per weight), q4_0 (4.5). LayerNorm parameters, biases\nand position embeddings stay f32; with q4_0 the tied embedding / lm_head is q8_0 (llama-quantize\nuses q6_K there). A row length that is not a multiple of 32 falls back to f16, as llama-quantize\ndoes."
+    after_help = "Examples:\n  gpt2 quantize --model gpt2 --type q8_0 --out gpt2-q8_0.gguf\n  gpt2 quantize --model runs/ft --type q4_0 --out ft-q4_0.gguf\n\nTypes: f32, f16, bf16, q8_0 (8.5 bits per weight), q4_0 (4.5). LayerNorm parameters, biases\nand position embeddings stay f32; with q4_0 the tied embedding / lm_head is q6_K, as\nllama-quantize makes it. A row length that does not fit the block falls back as llama-quantize\ndoes: q6_K (256 per block) to q8_0, q8_0 and q4_0 (32) to f16; the summary says which types\nwere used."
 )]
 pub struct Args {
     /// Model to read: folder, hub id or .gguf file. Default: the built-in model.

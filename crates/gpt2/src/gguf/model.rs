@@ -36,8 +36,39 @@ use crate::weights::{QTensor, Store, TypedLayer, TypedWeights};
 pub struct Loaded {
     /// The weights.
     pub weights: TypedWeights,
-    /// What was converted at load (tensor, from type, to type), for the caller to report.
+    /// What was converted at load, for the caller to report: one line per (stored type, reason,
+    /// resident type), with the number of matrices and the first and last of their names.
     pub notes: Vec<String>,
+}
+
+/// One matrix converted at load: (tensor, stored type, reason, resident type).
+type Conversion = (String, &'static str, &'static str, &'static str);
+
+/// (stored type, reason, resident type) and the tensors that had it.
+type ConversionGroup<'a> = ((&'a str, &'a str, &'a str), Vec<&'a str>);
+
+/// [`Loaded::notes`] from one [`Conversion`] per converted matrix, grouped in the order the
+/// groups first appear.
+fn group_notes(conv: &[Conversion]) -> Vec<String> {
+    let mut groups: Vec<ConversionGroup> = Vec::new();
+    for (name, from, why, to) in conv {
+        let key = (*from, *why, *to);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, names)) => names.push(name),
+            None => groups.push((key, vec![name])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((from, why, to), names)| {
+            let which = match names.as_slice() {
+                [one] => one.to_string(),
+                [first, .., last] => format!("{} matrices, {first} … {last}", names.len()),
+                [] => unreachable!("a group has a name"),
+            };
+            format!("{from} {why}: dequantized at load and stored as {to} ({which})")
+        })
+        .collect()
 }
 
 /// The [`QType`] of a ggml type the kernels compute natively.
@@ -80,7 +111,7 @@ pub fn file_type_of(t: QType) -> u32 {
 struct Reader<'a> {
     f: &'a GgufFile,
     store: Arc<Store>,
-    notes: Vec<String>,
+    notes: Vec<Conversion>,
 }
 
 impl Reader<'_> {
@@ -128,7 +159,7 @@ impl Reader<'_> {
     fn matrix(&mut self, name: &str, rows: usize, cols: usize, in_block: bool) -> Result<QTensor> {
         let t = self.info(name, &[cols, rows])?.clone();
         let why = match native(t.ty) {
-            Some(QType::Q6_K) if in_block => "has no prefill kernel in a block",
+            Some(QType::Q6_K) if in_block => "in a transformer block (no prompt kernel for it yet)",
             Some(q) => {
                 let range = self.f.tensor_range(&t)?;
                 return QTensor::mapped(
@@ -149,11 +180,8 @@ impl Reader<'_> {
         } else {
             QType::F16
         };
-        self.notes.push(format!(
-            "{name}: {} {why}; dequantized at load and stored as {}",
-            t.ty.name(),
-            to.name()
-        ));
+        self.notes
+            .push((name.to_string(), t.ty.name(), why, to.name()));
         QTensor::quantize(to, &x, rows, cols)
             .ok_or_else(|| self.err(name, "row length does not fit the block size".into()))
     }
@@ -220,7 +248,7 @@ pub fn load_file(f: &GgufFile) -> Result<Loaded> {
     };
     Ok(Loaded {
         weights,
-        notes: r.notes,
+        notes: group_notes(&r.notes),
     })
 }
 
@@ -322,4 +350,43 @@ pub fn save(w: &TypedWeights, target: QType, name: &str, path: &Path) -> Result<
     #[allow(clippy::let_and_return)]
     let res = wr.write(&mut data);
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversion_notes_are_grouped_with_count_and_range() {
+        let conv = [
+            (
+                "blk.0.a".to_string(),
+                "q4_K",
+                "is not computed natively",
+                "q8_0",
+            ),
+            ("blk.0.b".to_string(), "q6_K", "in a block", "q8_0"),
+            (
+                "blk.1.a".to_string(),
+                "q4_K",
+                "is not computed natively",
+                "q8_0",
+            ),
+            (
+                "blk.2.a".to_string(),
+                "q4_K",
+                "is not computed natively",
+                "q8_0",
+            ),
+        ];
+        assert_eq!(
+            group_notes(&conv),
+            [
+                "q4_K is not computed natively: dequantized at load and stored as q8_0 \
+                 (3 matrices, blk.0.a … blk.2.a)",
+                "q6_K in a block: dequantized at load and stored as q8_0 (blk.0.b)",
+            ]
+        );
+        assert!(group_notes(&[]).is_empty());
+    }
 }

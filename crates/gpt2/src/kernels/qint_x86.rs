@@ -652,7 +652,9 @@ unsafe fn rows_q6<const VNNI: bool, const MAXR: usize>(w: &QMat, a: &QAct, out: 
             }
             match m {
                 1 => go!(1),
-                _ => go!(2),
+                2 => go!(2),
+                3 => go!(3),
+                _ => go!(4),
             }
             r0 += m;
         }
@@ -691,7 +693,7 @@ pub unsafe fn rows_avx2(w: &QMat, a: &QAct, out: &OutCols, packed: bool) {
         (QType::Q4_0, true) => rows_packed::<Q4, false, 2>(w, a, out),
         (QType::Q8_0, false) => rows::<Q8, false, 1>(w, a, out),
         (QType::Q4_0, false) => rows::<Q4, false, 1>(w, a, out),
-        (QType::Q6_K, _) => rows_q6::<false, 1>(w, a, out),
+        (QType::Q6_K, _) => rows_q6::<false, 4>(w, a, out),
         (t, _) => panic!("qint: {} weights", t.name()),
     }
 }
