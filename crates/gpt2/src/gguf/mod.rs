@@ -1431,7 +1431,8 @@ fn parse(buf: &[u8], file: &str) -> Result<Parsed> {
                 file: file.into(),
                 field,
                 msg: format!(
-                    "{n} entries need {} ({min} each), but only {} bytes follow the header",
+                    "{n} entries need {} ({min} each), but only {} bytes follow the header \
+                     (the file is truncated, or the count is corrupt)",
                     at_least_bytes(need),
                     c.left()
                 ),
