@@ -140,9 +140,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                    "kernel": gpt2::kernels::isa::isa().name()})
         )?;
     } else {
+        // --dtype converts f32 weights built (or loaded) first: the peak holds both
+        let peak_why = if args.dtype.is_some() {
+            " (includes the f32 weights --dtype converted)"
+        } else {
+            ""
+        };
         writeln!(
             out,
-            "{} params, weights {}, kernels {}, batch {}, prompt {}, new {}, {} threads\nload {load_s:.2} s, RSS after load {rss_loaded:.0} MiB\nprefill {prefill:.1} tok/s\ndecode  {decode:.1} tok/s\npeak RSS {rss:.0} MiB",
+            "{} params, weights {}, kernels {}, batch {}, prompt {}, new {}, {} threads\nload {load_s:.2} s, RSS after load {rss_loaded:.0} MiB\nprefill {prefill:.1} tok/s\ndecode  {decode:.1} tok/s\npeak RSS {rss:.0} MiB{peak_why}",
             cfg.num_params(), model.weight_types(), gpt2::kernels::isa::isa().name(), args.batch, args.prompt_len, args.new_tokens, rayon::current_num_threads()
         )?;
     }
