@@ -11,10 +11,11 @@ use gpt2::kernels::quant::{
 use serde_json::Value;
 
 fn fixture() -> Value {
-    let p = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/quant/blocks.json"
-    );
+    fixture_file("blocks.json")
+}
+
+fn fixture_file(name: &str) -> Value {
+    let p = format!("{}/tests/fixtures/quant/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
@@ -45,6 +46,36 @@ fn same_f32(a: f32, b: f32) -> bool {
     (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits()
 }
 
+/// A case's input row.
+fn input_f32(case: &Value) -> Vec<f32> {
+    bits32(&case["input_f32_bits"])
+        .into_iter()
+        .map(f32::from_bits)
+        .collect()
+}
+
+/// Quantizes `x` to `t` and checks the bytes against `want_bytes` (hex), then dequantizes them
+/// and checks every value bit for bit against `want_deq` (f32 bit patterns; any NaN equals any
+/// NaN).
+fn check_round_trip(t: QType, label: &str, x: &[f32], want_bytes: &Value, want_deq: &Value) {
+    let mut got = vec![0u8; t.row_bytes(x.len()).unwrap()];
+    quantize_row(t, x, &mut got);
+    assert_eq!(
+        got,
+        hex_bytes(want_bytes.as_str().unwrap()),
+        "{label}: bytes differ"
+    );
+    let mut deq = vec![0f32; x.len()];
+    dequantize_row(t, &got, &mut deq);
+    for (i, (&g, w)) in deq.iter().zip(bits32(want_deq)).enumerate() {
+        assert!(
+            same_f32(g, f32::from_bits(w)),
+            "{label} dequant [{i}]: {g:e} vs {:e}",
+            f32::from_bits(w)
+        );
+    }
+}
+
 #[test]
 fn q8_0_and_q4_0_blocks_are_byte_identical_to_ggml() {
     let f = fixture();
@@ -52,33 +83,17 @@ fn q8_0_and_q4_0_blocks_are_byte_identical_to_ggml() {
     assert!(cases.len() >= 40, "fixture has {} cases", cases.len());
     for case in cases {
         let name = case["name"].as_str().unwrap();
-        let x: Vec<f32> = bits32(&case["input_f32_bits"])
-            .into_iter()
-            .map(f32::from_bits)
-            .collect();
+        let x = input_f32(case);
         for (t, key) in [(QType::Q8_0, "q8_0"), (QType::Q4_0, "q4_0")] {
             let want = &case[key];
-            let want_bytes = hex_bytes(
-                want.get("ggml_c_ref_bytes")
-                    .unwrap_or(&want["bytes"])
-                    .as_str()
-                    .unwrap(),
+            check_round_trip(
+                t,
+                &format!("{name} {key}"),
+                &x,
+                want.get("ggml_c_ref_bytes").unwrap_or(&want["bytes"]),
+                want.get("ggml_c_ref_dequant_f32_bits")
+                    .unwrap_or(&want["dequant_f32_bits"]),
             );
-            let mut got = vec![0u8; t.row_bytes(x.len()).unwrap()];
-            quantize_row(t, &x, &mut got);
-            assert_eq!(got, want_bytes, "{name} {key}: bytes differ");
-            let want_deq = want
-                .get("ggml_c_ref_dequant_f32_bits")
-                .unwrap_or(&want["dequant_f32_bits"]);
-            let mut deq = vec![0f32; x.len()];
-            dequantize_row(t, &got, &mut deq);
-            for (i, (&g, w)) in deq.iter().zip(bits32(want_deq)).enumerate() {
-                assert!(
-                    same_f32(g, f32::from_bits(w)),
-                    "{name} {key} dequant [{i}]: {g:e} vs {:e}",
-                    f32::from_bits(w)
-                );
-            }
         }
         for (key, conv) in [
             ("f16_bits", f32_to_f16_bits as fn(f32) -> u16),
@@ -97,41 +112,19 @@ fn q8_0_and_q4_0_blocks_are_byte_identical_to_ggml() {
 /// written by `scripts/make_q6k_fixture.py`.
 #[test]
 fn q6_k_blocks_are_byte_identical_to_ggml() {
-    let p = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/quant/q6_k.json"
-    );
-    let f: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let f = fixture_file("q6_k.json");
     let cases = f["cases"].as_array().unwrap();
     assert!(cases.len() >= 20, "fixture has {} cases", cases.len());
     let mut nonfinite = 0;
     for case in cases {
         let name = case["name"].as_str().unwrap();
-        let x: Vec<f32> = bits32(&case["input_f32_bits"])
-            .into_iter()
-            .map(f32::from_bits)
-            .collect();
-        let t = QType::Q6_K;
-        let mut got = vec![0u8; t.row_bytes(x.len()).unwrap()];
-        quantize_row(t, &x, &mut got);
-        assert_eq!(
-            got,
-            hex_bytes(case["bytes"].as_str().unwrap()),
-            "{name}: bytes differ"
+        check_round_trip(
+            QType::Q6_K,
+            name,
+            &input_f32(case),
+            &case["bytes"],
+            &case["dequant_f32_bits"],
         );
-        let mut deq = vec![0f32; x.len()];
-        dequantize_row(t, &got, &mut deq);
-        for (i, (&g, w)) in deq
-            .iter()
-            .zip(bits32(&case["dequant_f32_bits"]))
-            .enumerate()
-        {
-            assert!(
-                same_f32(g, f32::from_bits(w)),
-                "{name} dequant [{i}]: {g:e} vs {:e}",
-                f32::from_bits(w)
-            );
-        }
         nonfinite += case["nonfinite"].as_bool().unwrap() as usize;
     }
     assert!(nonfinite >= 1, "the fixture lost its fp16-overflow case");

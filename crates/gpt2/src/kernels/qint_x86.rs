@@ -40,6 +40,8 @@ use super::quant::{QMat, QType, Q6_K_BYTES, QK, QK_K};
 
 const Q8: u8 = 0;
 const Q4: u8 = 1;
+/// q6_K: streaming only, super-blocks of 256 ([`tile8_q6`]).
+const Q6: u8 = 2;
 
 /// Bytes of one block.
 const fn block_bytes(t: u8) -> usize {
@@ -239,7 +241,8 @@ unsafe fn store8(out: &OutCols, r: usize, j: usize, v: __m256, valid: usize) {
     }
 }
 
-/// Streaming kernel: weight rows `out.j0..out.j1` × every activation row, into `out`.
+/// Streaming kernel: weight rows `out.j0..out.j1` × every activation row, into `out`, up to
+/// `MAXR` activation rows per tile.
 #[inline(always)]
 unsafe fn rows<const T: u8, const VNNI: bool, const MAXR: usize>(
     w: &QMat,
@@ -258,7 +261,9 @@ unsafe fn rows<const T: u8, const VNNI: bool, const MAXR: usize>(
             macro_rules! go {
                 ($r:literal) => {{
                     let mut o = [_mm256_setzero_ps(); $r];
-                    if T == Q4 && !VNNI {
+                    if T == Q6 {
+                        tile8_q6::<VNNI, $r>(&p, a, r0, &mut o);
+                    } else if T == Q4 && !VNNI {
                         tile8_q4_avx2::<$r>(&p, a, r0, &mut o);
                     } else {
                         tile8::<T, VNNI, $r>(&p, a, r0, &mut o);
@@ -629,45 +634,12 @@ unsafe fn tile8_q6<const VNNI: bool, const R: usize>(
     *out = acc;
 }
 
-/// q6_K streaming kernel (every batch size): weight rows `out.j0..out.j1` × every activation
-/// row, into `out`, as [`rows`].
-#[inline(always)]
-unsafe fn rows_q6<const VNNI: bool, const MAXR: usize>(w: &QMat, a: &QAct, out: &OutCols) {
-    let n = a.n;
-    let mut j = out.j0;
-    while j < out.j1 {
-        let valid = (out.j1 - j).min(8);
-        let p: [*const u8; 8] = std::array::from_fn(|i| w.row(j + i.min(valid - 1)).as_ptr());
-        let mut r0 = 0;
-        while r0 < n {
-            let m = (n - r0).min(MAXR);
-            macro_rules! go {
-                ($r:literal) => {{
-                    let mut o = [_mm256_setzero_ps(); $r];
-                    tile8_q6::<VNNI, $r>(&p, a, r0, &mut o);
-                    for (r, &v) in o.iter().enumerate() {
-                        store8(out, r0 + r, j, v, valid);
-                    }
-                }};
-            }
-            match m {
-                1 => go!(1),
-                2 => go!(2),
-                3 => go!(3),
-                _ => go!(4),
-            }
-            r0 += m;
-        }
-        j += 8;
-    }
-}
-
 /// The AVX-512 VNNI kernels (256-bit registers, `vpdpbusd`): packed when `packed` (prefill),
 /// streaming otherwise; the same results either way, bit for bit.
 ///
 /// # Safety
-/// The CPU must support AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C. Panics unless `w` is q8_0 or
-/// q4_0 and the shapes agree.
+/// The CPU must support AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C. Panics unless `w` is q8_0,
+/// q4_0 or q6_K and the shapes agree.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 pub unsafe fn rows_vnni(w: &QMat, a: &QAct, out: &OutCols, packed: bool) {
     assert!(w.cols == a.k && out.j1 <= w.rows && out.n == a.n);
@@ -676,7 +648,7 @@ pub unsafe fn rows_vnni(w: &QMat, a: &QAct, out: &OutCols, packed: bool) {
         (QType::Q4_0, true) => rows_packed::<Q4, true, 4>(w, a, out),
         (QType::Q8_0, false) => rows::<Q8, true, 4>(w, a, out),
         (QType::Q4_0, false) => rows::<Q4, true, 4>(w, a, out),
-        (QType::Q6_K, _) => rows_q6::<true, 2>(w, a, out),
+        (QType::Q6_K, _) => rows::<Q6, true, 2>(w, a, out),
         (t, _) => panic!("qint: {} weights", t.name()),
     }
 }
@@ -693,7 +665,7 @@ pub unsafe fn rows_avx2(w: &QMat, a: &QAct, out: &OutCols, packed: bool) {
         (QType::Q4_0, true) => rows_packed::<Q4, false, 2>(w, a, out),
         (QType::Q8_0, false) => rows::<Q8, false, 1>(w, a, out),
         (QType::Q4_0, false) => rows::<Q4, false, 1>(w, a, out),
-        (QType::Q6_K, _) => rows_q6::<false, 4>(w, a, out),
+        (QType::Q6_K, _) => rows::<Q6, false, 4>(w, a, out),
         (t, _) => panic!("qint: {} weights", t.name()),
     }
 }

@@ -245,6 +245,8 @@ fn make_qx_quants(x: &[f32], nmax: i32, levels: &mut [i8]) -> f32 {
 /// its best scale (`make_qx_quants`, 6-bit levels), the group scale of largest magnitude m
 /// gives d = m / −128 (f16), the sub-scales are `min(127, nearest(−128 · scale / m))`, and every
 /// element is rounded again against its final scale `d · sc`, to −32..=31 stored offset by 32.
+/// `x`: [`QK_K`] values; `out`: [`Q6_K_BYTES`] bytes (other lengths are a caller bug: checked in
+/// debug builds, a panic or a partial block otherwise).
 pub fn quantize_block_q6_k(x: &[f32], out: &mut [u8]) {
     debug_assert_eq!(x.len(), QK_K);
     debug_assert_eq!(out.len(), Q6_K_BYTES);
@@ -295,7 +297,8 @@ pub fn quantize_block_q6_k(x: &[f32], out: &mut [u8]) {
     }
 }
 
-/// Decodes one q6_K super-block (`dequantize_row_q6_K`, the same f32 products).
+/// Decodes one q6_K super-block (`dequantize_row_q6_K`, the same f32 products): `b`
+/// [`Q6_K_BYTES`] bytes into `y`, [`QK_K`] values (lengths as [`quantize_block_q6_k`]).
 pub fn dequantize_block_q6_k(b: &[u8], y: &mut [f32]) {
     debug_assert_eq!(b.len(), Q6_K_BYTES);
     debug_assert_eq!(y.len(), QK_K);
@@ -309,7 +312,7 @@ pub fn dequantize_block_q6_k(b: &[u8], y: &mut [f32]) {
 
 /// The stored 6-bit levels (0..64) of the 256 elements of a q6_K super-block, in element order:
 /// element 128h + 32k + l takes nibble k / 2 of `ql[64h + 32(k % 2) + l]` and bits 2k..2k + 2 of
-/// `qh[32h + l]`.
+/// `qh[32h + l]`. Panics if `b` is shorter than the 192 bytes of `ql` and `qh`.
 #[inline]
 pub fn q6_k_levels(b: &[u8], out: &mut [u8; QK_K]) {
     for h in 0..2 {
